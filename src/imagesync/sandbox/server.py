@@ -1,0 +1,255 @@
+"""The sandbox's HTTP server: an Image Builder endpoint on loopback that boto3 talks to.
+
+Each request is routed and parsed by `protocol`, validated against botocore's model by
+`validation`, possibly faulted by `faults`, and handled by `backend` inside one `store`
+transaction. `/_sandbox/stats` and `/_sandbox/reset` are the sandbox's own endpoints; they are
+never faulted or counted. Used by `imagesync sandbox serve`, by `running()` and by `--sandbox`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from imagesync.sandbox import protocol
+from imagesync.sandbox.backend import Backend
+from imagesync.sandbox.errors import SandboxError
+from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
+from imagesync.sandbox.store import Store
+from imagesync.sandbox.validation import validate_input
+
+DEFAULT_REGION = "us-east-1"
+MAX_BODY = 8 * 1024 * 1024
+_REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
+_READ_PREFIXES = ("Get", "List")
+
+
+class Sandbox:
+    """Everything one sandbox endpoint holds: state, behaviour, faults and call counters."""
+
+    def __init__(
+        self,
+        state: str | None = None,
+        *,
+        versioning: str = "auto",
+        faults: FaultConfig | None = None,
+    ) -> None:
+        self.store = Store(state)
+        self.backend = Backend(versioning=versioning)
+        self.faults = FaultInjector(faults or FaultConfig())
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+
+    def count(self, operation: str) -> None:
+        with self._counts_lock:
+            self._counts[operation] += 1
+
+    def stats(self) -> dict[str, Any]:
+        with self._counts_lock:
+            return {"total": sum(self._counts.values()), "operations": dict(sorted(self._counts.items()))}
+
+    def reset(self) -> None:
+        self.store.reset()
+        with self._counts_lock:
+            self._counts.clear()
+
+    def call(self, operation: str, params: dict[str, Any], region: str) -> dict[str, Any]:
+        """Validate and run one operation against the state."""
+        validate_input(operation, params)
+        if not self.backend.supports(operation):
+            raise SandboxError(
+                "InvalidRequestException",
+                f"The imagesync sandbox does not support the operation {operation}.",
+            )
+        write = not operation.startswith(_READ_PREFIXES)
+        with self.store.transaction(write=write) as state:
+            result = self.backend.handle(state, region, operation, params)
+        result.setdefault("requestId", str(uuid.uuid4()))
+        return result
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass  # quiet: a test or benchmark floods the terminal otherwise
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def _dispatch(self) -> None:
+        sandbox = self.server.sandbox
+        try:
+            body = self._read_body()
+        except SandboxError as err:
+            self.close_connection = True
+            self._send_error(err)
+            return
+        if self.path.startswith("/_sandbox/"):
+            self._sandbox_endpoint()
+            return
+        try:
+            operation, uri_params = protocol.route(self.command, self.path)
+        except SandboxError as err:
+            self._send_error(err)
+            return
+        sandbox.count(operation)
+        config = sandbox.faults.config
+        if config.latency_ms:
+            time.sleep(config.latency_ms / 1000.0)
+        fault = sandbox.faults.draw()
+        if fault is Fault.THROTTLE:
+            self._send_error(SandboxError(
+                "CallRateLimitExceededException",
+                f"You have exceeded the permitted request rate for the specific operation {operation}.",
+            ))
+            return
+        if fault in (Fault.SERVICE_ERROR, Fault.UNAVAILABLE):
+            code = "ServiceException" if fault is Fault.SERVICE_ERROR else "ServiceUnavailableException"
+            self._send_error(SandboxError(code, "The service encountered an unexpected error (injected by the sandbox)."))
+            return
+        if fault is Fault.RESET_BEFORE:
+            self._reset_connection()
+            return
+        try:
+            params = protocol.parse_request(operation, self.path, uri_params, body)
+            result = sandbox.call(operation, params, self._region())
+            payload = protocol.serialize_output(operation, result)
+        except SandboxError as err:
+            self._send_error(err)
+            return
+        except Exception as exc:  # a sandbox bug must answer like the service, not kill the server
+            self._send_error(SandboxError("ServiceException", f"Internal sandbox error: {type(exc).__name__}: {exc}"))
+            return
+        if fault is Fault.RESET_AFTER:
+            self._reset_connection()
+            return
+        self._send(200, payload, {"x-amzn-RequestId": result.get("requestId", "")})
+
+    def _read_body(self) -> bytes:
+        length_header = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(length_header)
+        except ValueError:
+            raise SandboxError("SerializationException", "The Content-Length header is not a number.") from None
+        if length < 0 or length > MAX_BODY:
+            raise SandboxError("SerializationException", f"The request body must be at most {MAX_BODY} bytes.")
+        return self.rfile.read(length) if length else b""
+
+    def _region(self) -> str:
+        match = _REGION_RE.search(self.headers.get("Authorization") or "")
+        return match.group(1) if match else DEFAULT_REGION
+
+    def _sandbox_endpoint(self) -> None:
+        sandbox = self.server.sandbox
+        path = self.path.split("?", 1)[0]
+        if path == "/_sandbox/stats" and self.command == "GET":
+            self._send(200, json.dumps(sandbox.stats()).encode())
+        elif path == "/_sandbox/reset" and self.command == "POST":
+            sandbox.reset()
+            self._send(200, b'{"reset":true}')
+        else:
+            self._send_error(SandboxError("UnknownOperationException", f"No sandbox endpoint {self.command} {path}."))
+
+    def _send_error(self, err: SandboxError) -> None:
+        body = json.dumps({"message": err.message}).encode()
+        self._send(err.status, body, {"x-amzn-ErrorType": err.code, "x-amzn-RequestId": str(uuid.uuid4())})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _reset_connection(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST: the client sees a reset connection.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        super().__init__(address, _Handler)
+        self.sandbox = sandbox
+
+
+class RunningSandbox:
+    """A sandbox served on a background thread; `endpoint_url` is what boto3 needs."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sandbox = sandbox
+        self._server = _Server((host, port), sandbox)
+        bound_host, bound_port = self._server.server_address[:2]
+        self.endpoint_url = f"http://{bound_host}:{bound_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="imagesync-sandbox", daemon=True)
+
+    def start(self) -> RunningSandbox:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+
+    def stats(self) -> dict[str, Any]:
+        return self.sandbox.stats()
+
+    def reset(self) -> None:
+        self.sandbox.reset()
+
+
+@contextlib.contextmanager
+def running(
+    state: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    latency_ms: float = 0.0,
+    throttle_rate: float = 0.0,
+    error_rate: float = 0.0,
+    reset_rate: float = 0.0,
+    seed: int | None = None,
+    versioning: str = "auto",
+) -> Iterator[RunningSandbox]:
+    """Serve a sandbox for the duration of a `with` block.
+
+    `state` is a JSON state file (absent: empty), or None to keep the state in memory.
+    """
+    faults = FaultConfig(latency_ms, throttle_rate, error_rate, reset_rate, seed)
+    served = RunningSandbox(Sandbox(state, versioning=versioning, faults=faults), host, port).start()
+    try:
+        yield served
+    finally:
+        served.stop()

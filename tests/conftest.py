@@ -1,0 +1,68 @@
+"""Shared fixtures: a sandbox served over HTTP and real boto3 clients pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from imagesync.sandbox import RunningSandbox, running
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+SIMPLE_DOCUMENT = """\
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: SayHello
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "hello ${HOME}"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches real AWS: fake credentials, and no profile or endpoint from the host."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IMAGEBUILDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    with running() as served:
+        yield served
+
+
+def make_client(endpoint_url: str, region: str = REGION, **config: Any) -> Any:
+    """A real boto3 Image Builder client talking HTTP to a sandbox."""
+    return boto3.client(
+        "imagebuilder",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**config) if config else None,
+    )
+
+
+@pytest.fixture
+def client(sandbox: RunningSandbox) -> Any:
+    return make_client(sandbox.endpoint_url, retries={"max_attempts": 1, "mode": "standard"})
+
+
+@pytest.fixture
+def client_factory(sandbox: RunningSandbox) -> Callable[..., Any]:
+    def factory(region: str = REGION, **config: Any) -> Any:
+        return make_client(sandbox.endpoint_url, region, **config)
+
+    return factory
