@@ -7,6 +7,7 @@ their exit code; anything else is a bug, shown without a traceback unless `-v`.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -53,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
+    validate = commands.add_parser(
+        "validate",
+        help="check manifests offline: YAML, schemas, references, cycles, documents",
+        description=(
+            "Check the manifests in DIR without contacting AWS. Prints every problem as "
+            "'path:line:col: error: message' and exits 1 when there is any, 0 otherwise."
+        ),
+    )
+    validate.add_argument("dir", nargs="?", default=".", metavar="DIR", help="manifest directory (default: .)")
+    validate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    validate.set_defaults(handler=_cmd_validate)
+
     sandbox = commands.add_parser("sandbox", help="the embedded Image Builder emulation")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     sandbox_commands.required = True
@@ -81,6 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
                             "or legacy (same version -> ResourceAlreadyExistsException)")
     serve.set_defaults(handler=_cmd_sandbox_serve)
     return parser
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from imagesync import api
+
+    result = api.validate(args.dir)
+    if args.format == "json":
+        summary = {
+            "valid": result.ok,
+            "problems": [p.as_dict() for p in result.problems],
+            "resources": len(result.desired.resources) if result.desired else 0,
+        }
+        print(json.dumps(summary, indent=2))
+    elif result.ok:
+        assert result.desired is not None
+        targets = len(result.desired.project.targets)
+        print(f"{args.dir}: valid ({len(result.desired.resources)} resources across {targets} targets)")
+    else:
+        for problem in result.problems:
+            print(problem)
+        print(f"{len(result.problems)} problem(s) found", file=sys.stderr)
+    return 0 if result.ok else 1
 
 
 def _cmd_sandbox_serve(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ class UserError(ImagesyncError):
     """Bad input: flags, files, manifests, saved plans."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Location:
     """Where in a file a problem is: 1-based line and column."""
 

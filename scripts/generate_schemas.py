@@ -1,0 +1,548 @@
+#!/usr/bin/env python3
+"""Generate the JSON Schemas (draft 2020-12) for imagesync manifests and `imagesync.yaml`.
+
+Each kind's `spec` is derived from botocore's Image Builder model (the kind's Create operation
+input), so member names, lengths, patterns and enums match the API exactly; imagesync's own fields
+(`version`, `bump`, `retainVersions`, `document`/`documentFile`, `{ref: NAME}` references,
+`sensitive`) are layered on top. Run it after upgrading botocore; the test suite fails when the
+committed files under `src/imagesync/schemas/` differ from what this script produces.
+
+    python scripts/generate_schemas.py           # write the files
+    python scripts/generate_schemas.py --check   # exit 1 if any file is out of date
+
+Importable too: `build_schemas()` returns `{file name: schema}` without writing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import html
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore.model import ServiceModel, Shape
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ID_BASE = "https://imagesync.dev/schemas/"
+API_VERSION = "imagesync/v1"
+OUTPUT_DIR = Path(__file__).resolve().parent.parent / "src" / "imagesync" / "schemas"
+
+# Substitution happens before the API sees a value, so a patterned string may hold a placeholder
+# (for example an ARN with `${target.region}`); the model's pattern then applies after expansion.
+PLACEHOLDER_PATTERN = r"\$\{(target|vars|env)\.[A-Za-z0-9_-]+\}"
+VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+TARGET_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+BUMPS = ["patch", "minor", "major", "auto"]
+MAX_DESCRIPTION = 300
+
+# The model's owner alternation in component ARNs leaves out `third-party` (CIS and other
+# Marketplace components), which the real service accepts; the sandbox widens it the same way.
+_MODEL_ACCOUNT = "aws(?:-[a-z-]+)?"
+_WIDENED_ACCOUNT = "(?:aws(?:-[a-z-]+)?|third-party)"
+
+# Members that imagesync fills in itself or that make no sense in a manifest.
+REMOVED_MEMBERS = ("name", "clientToken", "dryRun", "semanticVersion")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How one kind's `spec` differs from its Create operation's input."""
+
+    kind: str
+    operation: str
+    versioned: bool = False
+    # member -> kinds a `{ref: NAME}` may name
+    refs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def file(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "-", self.kind).lower() + ".json"
+
+
+KINDS: tuple[KindSpec, ...] = (
+    KindSpec("Component", "CreateComponent", versioned=True),
+    KindSpec("ImageRecipe", "CreateImageRecipe", versioned=True, refs=(("parentImage", ("ImageRecipe",)),)),
+    KindSpec(
+        "ContainerRecipe", "CreateContainerRecipe", versioned=True, refs=(("parentImage", ("ContainerRecipe",)),)
+    ),
+    KindSpec("Workflow", "CreateWorkflow", versioned=True),
+    KindSpec("InfrastructureConfiguration", "CreateInfrastructureConfiguration"),
+    KindSpec("DistributionConfiguration", "CreateDistributionConfiguration"),
+    KindSpec(
+        "ImagePipeline",
+        "CreateImagePipeline",
+        refs=(
+            ("imageRecipeArn", ("ImageRecipe",)),
+            ("containerRecipeArn", ("ContainerRecipe",)),
+            ("infrastructureConfigurationArn", ("InfrastructureConfiguration",)),
+            ("distributionConfigurationArn", ("DistributionConfiguration",)),
+        ),
+    ),
+    KindSpec("LifecyclePolicy", "CreateLifecyclePolicy"),
+)
+
+
+# --- descriptions -------------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+# A sentence ends at . ! or ? followed by space and something that starts a new sentence; this
+# keeps "e.g. the" and "1.0.0" together.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+
+
+def describe(documentation: str) -> str:
+    """Plain text of model documentation: tags stripped, whitespace collapsed, first sentence(s)."""
+    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", documentation or ""))).strip()
+    if not text:
+        return ""
+    text = re.sub(r"\s+([.,;:!?)\]])", r"\1", re.sub(r"([(\[])\s+", r"\1", text))
+    sentences = _SENTENCE_END.split(text)
+    out = ""
+    for sentence in sentences:
+        candidate = f"{out} {sentence}".strip()
+        if len(candidate) > MAX_DESCRIPTION:
+            break
+        out = candidate
+    if not out:
+        # The first sentence alone is too long: cut at a word boundary.
+        cut = sentences[0][: MAX_DESCRIPTION - 1].rsplit(" ", 1)[0].rstrip(",;:")
+        out = cut + "…"
+    return out
+
+
+def _with_description(schema: dict[str, Any], documentation: str) -> dict[str, Any]:
+    text = describe(documentation)
+    if text:
+        schema["description"] = text
+    return schema
+
+
+# --- botocore shapes -> JSON Schema -------------------------------------------------------------
+
+
+def _pattern(pattern: str) -> str:
+    return pattern.replace(_MODEL_ACCOUNT, _WIDENED_ACCOUNT)
+
+
+def string_schema(shape: Shape, *, placeholders: bool = True) -> dict[str, Any]:
+    """A string shape's constraints; a pattern also admits strings holding a placeholder."""
+    meta = shape.metadata
+    schema: dict[str, Any] = {"type": "string"}
+    if "min" in meta:
+        schema["minLength"] = meta["min"]
+    if "max" in meta:
+        schema["maxLength"] = meta["max"]
+    if "enum" in meta:
+        schema["enum"] = list(meta["enum"])
+    elif "pattern" in meta:
+        pattern = _pattern(meta["pattern"])
+        if placeholders:
+            schema["anyOf"] = [{"pattern": pattern}, {"pattern": PLACEHOLDER_PATTERN}]
+        else:
+            schema["pattern"] = pattern
+    return schema
+
+
+def shape_schema(shape: Shape) -> dict[str, Any]:
+    """JSON Schema for a botocore shape, recursively, with its documentation as description."""
+    meta = shape.metadata
+    kind = shape.type_name
+    schema: dict[str, Any]
+    if kind == "structure":
+        schema = {
+            "type": "object",
+            "properties": {name: shape_schema(member) for name, member in shape.members.items()},
+            "additionalProperties": False,
+        }
+        if meta.get("required"):
+            schema["required"] = list(meta["required"])
+        if meta.get("union"):
+            schema["minProperties"] = schema["maxProperties"] = 1
+    elif kind == "list":
+        schema = {"type": "array", "items": shape_schema(shape.member)}
+        if "min" in meta:
+            schema["minItems"] = meta["min"]
+        if "max" in meta:
+            schema["maxItems"] = meta["max"]
+    elif kind == "map":
+        key = string_schema(shape.key)
+        key.pop("type")
+        schema = {"type": "object", "additionalProperties": shape_schema(shape.value)}
+        if key:
+            schema["propertyNames"] = key
+        if "min" in meta:
+            schema["minProperties"] = meta["min"]
+        if "max" in meta:
+            schema["maxProperties"] = meta["max"]
+    elif kind == "string":
+        schema = string_schema(shape)
+    elif kind in ("integer", "long"):
+        schema = {"type": "integer"}
+        if "min" in meta:
+            schema["minimum"] = meta["min"]
+        if "max" in meta:
+            schema["maximum"] = meta["max"]
+    elif kind in ("double", "float"):
+        schema = {"type": "number"}
+        if "min" in meta:
+            schema["minimum"] = meta["min"]
+        if "max" in meta:
+            schema["maximum"] = meta["max"]
+    elif kind == "boolean":
+        schema = {"type": "boolean"}
+    elif kind == "timestamp":
+        schema = {"type": "string", "format": "date-time"}
+    elif kind == "blob":
+        schema = {"type": "string"}
+    else:
+        raise ValueError(f"unsupported shape type {kind!r} ({shape.name})")
+    return _with_description(schema, shape.documentation)
+
+
+# --- imagesync's own pieces ---------------------------------------------------------------------
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "AEIOU" else "a"
+
+
+def name_schema(model: ServiceModel, description: str) -> dict[str, Any]:
+    """A resource name: the model's `ResourceName`, strict (identity never holds a placeholder)."""
+    schema = string_schema(model.shape_for("ResourceName"), placeholders=False)
+    schema["description"] = description
+    return schema
+
+
+def ref_object(model: ServiceModel, kinds: tuple[str, ...]) -> dict[str, Any]:
+    names = " or ".join(kinds)
+    return {
+        "type": "object",
+        "title": f"Reference to a managed {names}",
+        "description": f"Names {_article(kinds[0])} {names} in these manifests; imagesync fills in its ARN.",
+        "properties": {"ref": name_schema(model, f"metadata.name of the referenced {names}.")},
+        "required": ["ref"],
+        "additionalProperties": False,
+    }
+
+
+def ref_or(model: ServiceModel, literal: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+    """A reference field: the model's literal value or `{ref: NAME}`."""
+    literal = copy.deepcopy(literal)
+    description = literal.pop("description", "")
+    suffix = f"Either a literal value or {{ref: NAME}} naming a managed {' or '.join(kinds)}."
+    return {
+        "description": f"{description} {suffix}".strip(),
+        "oneOf": [literal, ref_object(model, kinds)],
+    }
+
+
+def parameters_schema(model: ServiceModel) -> dict[str, Any]:
+    """The model's ComponentParameter list, each item allowed to carry `sensitive: true`."""
+    schema = shape_schema(model.shape_for("ComponentConfiguration").members["parameters"])
+    schema["items"]["properties"]["sensitive"] = {
+        "type": "boolean",
+        "description": "Mask this parameter's value in every imagesync output.",
+    }
+    return schema
+
+
+def recipe_components(model: ServiceModel, literal: dict[str, Any]) -> dict[str, Any]:
+    """Recipe components: `{ref: NAME}` to a managed component or `{componentArn: ARN}`."""
+    configuration = model.shape_for("ComponentConfiguration")
+    params = parameters_schema(model)
+    arn = shape_schema(configuration.members["componentArn"])
+    schema = copy.deepcopy(literal)
+    schema["items"] = {
+        "oneOf": [
+            {
+                "type": "object",
+                "title": "Managed component",
+                "description": "A component in these manifests; the recipe pins the exact version imagesync publishes.",
+                "properties": {
+                    "ref": name_schema(model, "metadata.name of the referenced Component."),
+                    "parameters": params,
+                },
+                "required": ["ref"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "title": "Component by ARN",
+                "description": "An AWS-owned, third-party or otherwise unmanaged component, by ARN.",
+                "properties": {"componentArn": arn, "parameters": params},
+                "required": ["componentArn"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+    return schema
+
+
+def exactly_one(*members: str) -> list[dict[str, Any]]:
+    return [{"required": [member]} for member in members]
+
+
+def spec_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
+    operation = model.operation_model(spec.operation)
+    base = shape_schema(operation.input_shape)
+    props: dict[str, Any] = base["properties"]
+    required: list[str] = [r for r in base.get("required", []) if r not in REMOVED_MEMBERS]
+    for member in REMOVED_MEMBERS:
+        props.pop(member, None)
+
+    if spec.versioned:
+        props["version"] = {
+            "type": "string",
+            "pattern": VERSION_PATTERN,
+            "description": (
+                "Base semantic version (major.minor.patch, no wildcards). imagesync publishes "
+                "max(version, bump(latest live version)) when the content changes."
+            ),
+        }
+        props["bump"] = {
+            "enum": BUMPS,
+            "description": (
+                "How the next version is derived from the latest live one: patch (default), minor, major, "
+                "or auto (from what changed)."
+            ),
+        }
+        props["retainVersions"] = {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Older versions to keep when pruning; unreferenced versions beyond this are deleted.",
+        }
+        required.append("version")
+
+    one_of: list[dict[str, Any]] | None = None
+    if spec.kind in ("Component", "Workflow"):
+        props.pop("data")
+        props["document"] = {
+            "type": "object",
+            "description": f"The {spec.kind.lower()} document inline, as YAML.",
+        }
+        props["documentFile"] = {
+            "type": "string",
+            "minLength": 1,
+            "description": "Path of the document file, relative to the manifest; it may not escape the manifest root.",
+        }
+        one_of = exactly_one("document", "documentFile", "uri")
+    elif spec.kind == "ContainerRecipe":
+        props["dockerfileTemplateFile"] = {
+            "type": "string",
+            "minLength": 1,
+            "description": (
+                "Path of the Dockerfile template, relative to the manifest; it may not escape the manifest root."
+            ),
+        }
+        one_of = exactly_one("dockerfileTemplateData", "dockerfileTemplateFile", "dockerfileTemplateUri")
+
+    if spec.kind in ("ImageRecipe", "ContainerRecipe"):
+        props["components"] = recipe_components(model, props["components"])
+    if spec.kind == "ImagePipeline":
+        workflow = props["workflows"]["items"]["properties"]
+        workflow["workflowArn"] = ref_or(model, workflow["workflowArn"], ("Workflow",))
+    for member, kinds in spec.refs:
+        props[member] = ref_or(model, props[member], kinds)
+
+    props.setdefault("tags", shape_schema(model.shape_for("TagMap")))
+    props["tags"].setdefault("description", "Tags for the resource.")
+    props["sensitive"] = {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "uniqueItems": True,
+        "description": "Dotted paths of spec fields whose values are masked in every imagesync output.",
+    }
+
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": f"The {spec.kind}'s fields, in Image Builder's own names ({spec.operation}). "
+        + describe(operation.documentation),
+        "properties": props,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    if one_of:
+        schema["oneOf"] = one_of
+    return schema
+
+
+def metadata_schema(model: ServiceModel) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Identity of the resource and imagesync-only settings.",
+        "properties": {
+            "name": name_schema(model, "The resource's identity within a target; its Image Builder name."),
+            "targets": {
+                "type": "array",
+                "items": {"type": "string", "pattern": TARGET_NAME_PATTERN},
+                "minItems": 1,
+                "uniqueItems": True,
+                "description": "Restrict the resource to these targets (names from imagesync.yaml); default: all.",
+            },
+            "annotations": {
+                "type": "object",
+                "description": "imagesync-only settings; never sent to Image Builder.",
+                "properties": {
+                    "imagesync/prune": {
+                        "enum": ["disabled", "enabled"],
+                        "description": "disabled: never delete this resource, even with --prune.",
+                    },
+                    "imagesync/lint-ignore": {
+                        "type": "string",
+                        "description": "Suppress lint rules for this resource, e.g. 'IS012: reason'.",
+                    },
+                },
+                "additionalProperties": {"type": "string"},
+            },
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+
+
+def manifest_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": ID_BASE + spec.file,
+        "title": f"imagesync {spec.kind}",
+        "description": f"An imagesync manifest for an EC2 Image Builder {spec.kind}.",
+        "type": "object",
+        "properties": {
+            "apiVersion": {"const": API_VERSION, "description": "Manifest format version."},
+            "kind": {"const": spec.kind, "description": "The resource kind."},
+            "metadata": metadata_schema(model),
+            "spec": spec_schema(model, spec),
+        },
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+    }
+
+
+def project_schema() -> dict[str, Any]:
+    """`imagesync.yaml`: project identity, targets, lock backend and defaults."""
+    identifier = {"type": "string", "pattern": TARGET_NAME_PATTERN}
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": ID_BASE + "imagesync.json",
+        "title": "imagesync project",
+        "description": "imagesync.yaml: project settings for a manifest directory.",
+        "type": "object",
+        "properties": {
+            "project": {**identifier, "description": "Ownership identity, written into the imagesync:project tag."},
+            "targets": {
+                "type": "array",
+                "minItems": 1,
+                "description": "Where the manifests are applied: account x region.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {**identifier, "description": "Target name, used by --target and metadata.targets."},
+                        "region": {
+                            "type": "string",
+                            "pattern": r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+                            "description": "AWS Region, e.g. us-east-1.",
+                        },
+                        "account": {
+                            "type": "string",
+                            "pattern": r"^[0-9]{12}$",
+                            "description": "Expected AWS account ID; apply refuses other accounts.",
+                        },
+                        "roleArn": {
+                            "type": "string",
+                            "pattern": r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+                            "description": "IAM role to assume for this target.",
+                        },
+                        "vars": {
+                            "type": "object",
+                            "description": "Values for ${vars.NAME} placeholders.",
+                            "propertyNames": {"pattern": r"^[A-Za-z0-9_-]+$"},
+                            "additionalProperties": {"type": ["string", "number", "boolean"]},
+                        },
+                    },
+                    "required": ["name", "region"],
+                    "additionalProperties": False,
+                },
+            },
+            "lock": {
+                "type": "object",
+                "description": "Where apply takes its per-target lock.",
+                "properties": {
+                    "backend": {"enum": ["file", "dynamodb", "s3"], "description": "Lock backend (default file)."},
+                    "table": {"type": "string", "minLength": 1, "description": "DynamoDB table (dynamodb backend)."},
+                    "bucket": {"type": "string", "minLength": 1, "description": "S3 bucket (s3 backend)."},
+                    "key": {"type": "string", "minLength": 1, "description": "S3 object key (s3 backend)."},
+                    "path": {"type": "string", "minLength": 1, "description": "Lock file path (file backend)."},
+                },
+                "additionalProperties": False,
+            },
+            "defaults": {
+                "type": "object",
+                "description": "Defaults for versioned kinds.",
+                "properties": {
+                    "bump": {"enum": BUMPS, "description": "Default bump for versioned kinds."},
+                    "retainVersions": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Default number of old versions to keep when pruning.",
+                    },
+                },
+                "additionalProperties": False,
+            },
+            "allowEnv": {
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                "description": "Environment variables that ${env.NAME} placeholders may read.",
+            },
+        },
+        "required": ["project", "targets"],
+        "additionalProperties": False,
+    }
+
+
+def build_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema, by file name."""
+    model = botocore.session.get_session().get_service_model("imagebuilder")
+    schemas = {spec.file: manifest_schema(model, spec) for spec in KINDS}
+    schemas["imagesync.json"] = project_schema()
+    return schemas
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The committed form of a schema file."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUTPUT_DIR, help="output directory")
+    parser.add_argument("--check", action="store_true", help="report out-of-date files instead of writing")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, schema in build_schemas().items():
+        path = args.out / name
+        text = render(schema)
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        if args.check:
+            stale.append(name)
+        else:
+            args.out.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if stale:
+        print("out of date (run scripts/generate_schemas.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

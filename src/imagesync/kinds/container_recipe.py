@@ -1,0 +1,21 @@
+"""ContainerRecipe: a Dockerfile template plus components, immutable and versioned."""
+
+from __future__ import annotations
+
+from imagesync.kinds.base import Kind, RefField
+
+KIND = Kind(
+    name="ContainerRecipe",
+    noun="ContainerRecipe",
+    arn_type="container-recipe",
+    arn_member="containerRecipeArn",
+    create_arn_member="containerRecipeArn",
+    get_key="containerRecipe",
+    list_key="containerRecipeSummaryList",
+    schema="container-recipe",
+    versioned=True,
+    refs=(
+        RefField(("components", "*"), ("Component",), arn_key="componentArn"),
+        RefField(("parentImage",), ("ContainerRecipe",), form="image"),
+    ),
+)

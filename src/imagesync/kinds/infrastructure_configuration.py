@@ -1,0 +1,18 @@
+"""InfrastructureConfiguration: where builds run; mutable, updated in place."""
+
+from __future__ import annotations
+
+from imagesync.kinds.base import Kind
+
+KIND = Kind(
+    name="InfrastructureConfiguration",
+    noun="InfrastructureConfiguration",
+    arn_type="infrastructure-configuration",
+    arn_member="infrastructureConfigurationArn",
+    create_arn_member="infrastructureConfigurationArn",
+    get_key="infrastructureConfiguration",
+    list_key="infrastructureConfigurationSummaryList",
+    schema="infrastructure-configuration",
+    versioned=False,
+    update_member="infrastructureConfigurationArn",
+)

@@ -1,0 +1,502 @@
+"""Turn a manifest directory into the desired model, collecting every problem with its location.
+
+Reads `imagesync.yaml` and every `*.yaml`/`*.yml` below the root (documents that a manifest names
+in `documentFile` are read as documents, not manifests), substitutes `${target.*}`, `${vars.*}`
+and allowed `${env.*}` per target, validates each manifest against its kind's JSON Schema,
+reads and checks component and workflow documents, resolves `{ref: NAME}` references and
+refuses duplicates and cycles. Called by `imagesync.api`; prints nothing.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+import yaml
+
+from imagesync.errors import Location
+from imagesync.kinds import REGISTRY, RefField, freeze
+from imagesync.manifest import awstoe
+from imagesync.manifest.problems import Problems
+from imagesync.manifest.schemas import KIND_FILES, validator
+from imagesync.manifest.yamlloc import Located, load_file, load_text
+from imagesync.model import Address, DesiredState, Project, Reference, Resource, Target
+
+API_VERSION = "imagesync/v1"
+PROJECT_FILE = "imagesync.yaml"
+MAX_FILES = 5000
+PLACEHOLDER = re.compile(r"\$\{(target|vars|env)\.([A-Za-z0-9_-]+)\}")
+
+
+@dataclass
+class _Manifest:
+    doc: Located
+    kind: str
+    name: str
+
+
+def load(root: str | os.PathLike[str]) -> DesiredState:
+    """Load and check the manifests under `root`; raise `ManifestError` listing every problem."""
+    problems = Problems()
+    state = _Loader(Path(root), problems).run()
+    problems.raise_if_any()
+    assert state is not None
+    return state
+
+
+class _Loader:
+    def __init__(self, root: Path, problems: Problems) -> None:
+        self.root = root
+        self.problems = problems
+        self.hash = hashlib.sha256()
+        # (target, kind, name) of manifests that failed their schema: references to them are not
+        # reported again as "not defined".
+        self.invalid: set[tuple[str, str, str]] = set()
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def run(self) -> DesiredState | None:
+        if not self.root.is_dir():
+            self.problems.add(Location(str(self.root)), "is not a directory")
+            return None
+        self.real_root = self.root.resolve()
+        project = self._project()
+        manifests: list[_Manifest] = []
+        documents_named: set[Path] = set()
+        candidates = list(self._yaml_files())
+        parsed = {path: load_file(str(path), self._display(path), Problems()) for path in candidates}
+        for path, docs in parsed.items():
+            for doc in docs:
+                if isinstance(doc.value, dict) and "apiVersion" in doc.value:
+                    for key in ("documentFile", "dockerfileTemplateFile"):
+                        ref = (doc.value.get("spec") or {}).get(key) if isinstance(doc.value.get("spec"), dict) else None
+                        if isinstance(ref, str):
+                            documents_named.add((path.parent / ref).resolve())
+        for path in candidates:
+            if path.resolve() in documents_named:
+                continue
+            self._hash_file(path)
+            for doc in load_file(str(path), self._display(path), self.problems):
+                manifest = self._envelope(doc)
+                if manifest is not None:
+                    manifests.append(manifest)
+        if project is None:
+            return None
+        resources = self._resources(project, manifests)
+        self._references(project, resources)
+        self._cycles(project, resources)
+        return DesiredState(
+            project=project,
+            resources=MappingProxyType(resources),
+            root=str(self.root),
+            digest=self.hash.hexdigest(),
+        )
+
+    def _display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def _yaml_files(self) -> Iterator[Path]:
+        count = 0
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in sorted(filenames):
+                if not filename.endswith((".yaml", ".yml")) or filename == PROJECT_FILE and Path(dirpath) == self.root:
+                    continue
+                path = Path(dirpath) / filename
+                if not self._inside(path):
+                    self.problems.add(Location(self._display(path)), "is a link that points outside the manifest root")
+                    continue
+                count += 1
+                if count > MAX_FILES:
+                    self.problems.add(Location(str(self.root)), f"holds more than {MAX_FILES} YAML files")
+                    return
+                yield path
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return False
+        return real == self.real_root or self.real_root in real.parents
+
+    def _hash_file(self, path: Path) -> None:
+        try:
+            self.hash.update(self._display(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        except OSError:
+            pass  # load_file reports unreadable files
+
+    # --- imagesync.yaml ------------------------------------------------------------------------
+
+    def _project(self) -> Project | None:
+        path = self.root / PROJECT_FILE
+        if not path.is_file():
+            self.problems.add(Location(PROJECT_FILE), f"no {PROJECT_FILE} in {self.root}: it names the project and its targets")
+            return None
+        self._hash_file(path)
+        docs = load_file(str(path), PROJECT_FILE, self.problems)
+        if len(docs) != 1:
+            if docs:
+                self.problems.add(docs[1].at(), f"{PROJECT_FILE} must hold exactly one YAML document")
+            elif not self.problems:
+                self.problems.add(Location(PROJECT_FILE, 1, 1), f"{PROJECT_FILE} is empty")
+            return None
+        doc = docs[0]
+        if not self._schema(doc, "imagesync", ""):
+            return None
+        value = doc.value
+        targets: list[Target] = []
+        seen: set[str] = set()
+        for i, t in enumerate(value["targets"]):
+            if t["name"] in seen:
+                self.problems.add(doc.at(("targets", i, "name")), f"target '{t['name']}' is defined twice")
+                continue
+            seen.add(t["name"])
+            account = t.get("account")
+            if account is None and t.get("roleArn"):
+                account = t["roleArn"].split(":")[4]
+            targets.append(Target(t["name"], t["region"], account, t.get("roleArn"), MappingProxyType(dict(t.get("vars") or {}))))
+        return Project(
+            name=value["project"],
+            targets=tuple(targets),
+            lock=freeze(value.get("lock") or {"backend": "file"}),
+            defaults=freeze(value.get("defaults") or {}),
+            allow_env=tuple(value.get("allowEnv") or ()),
+        )
+
+    # --- manifests ----------------------------------------------------------------------------
+
+    def _envelope(self, doc: Located) -> _Manifest | None:
+        value = doc.value
+        if not isinstance(value, dict):
+            self.problems.add(doc.at(), "a manifest must be a mapping with apiVersion, kind, metadata and spec")
+            return None
+        if value.get("apiVersion") != API_VERSION:
+            where = ("apiVersion",) if "apiVersion" in value else ()
+            self.problems.add(
+                doc.at(where),
+                f"apiVersion must be '{API_VERSION}', got {value.get('apiVersion')!r}"
+                if "apiVersion" in value else f"not an imagesync manifest: no 'apiVersion: {API_VERSION}'",
+            )
+            return None
+        kind = value.get("kind")
+        if kind not in REGISTRY:
+            self.problems.add(
+                doc.at(("kind",)),
+                f"unknown kind {kind!r}; expected one of: {', '.join(REGISTRY.names())}",
+            )
+            return None
+        metadata = value.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(name, str):
+            self.problems.add(doc.at(("metadata",)), "metadata.name is required and must be a string")
+            return None
+        return _Manifest(doc, kind, name)
+
+    def _resources(self, project: Project, manifests: list[_Manifest]) -> dict[tuple[str, str, str], Resource]:
+        resources: dict[tuple[str, str, str], Resource] = {}
+        known_targets = {t.name for t in project.targets}
+        for m in manifests:
+            wanted = m.doc.value.get("metadata", {}).get("targets")
+            if isinstance(wanted, list):
+                for i, t in enumerate(wanted):
+                    if t not in known_targets:
+                        self.problems.add(
+                            m.doc.at(("metadata", "targets", i)),
+                            f"unknown target {t!r}; {PROJECT_FILE} defines: {', '.join(sorted(known_targets))}",
+                        )
+                targets = [t for t in project.targets if t.name in wanted]
+            else:
+                targets = list(project.targets)
+            for target in targets:
+                resource = self._resource(project, target, m)
+                if resource is None:
+                    continue
+                key = (target.name, m.kind, m.name)
+                if key in resources:
+                    first = resources[key].location
+                    self.problems.add(
+                        resource.location,
+                        f"{m.kind} '{m.name}' is defined twice for target {target.name} (first at {first})",
+                    )
+                    continue
+                resources[key] = resource
+        return resources
+
+    def _resource(self, project: Project, target: Target, m: _Manifest) -> Resource | None:
+        value = self._substitute(project, target, m.doc, m.doc.value, ())
+        doc = Located(value, m.doc.file, m.doc.marks)
+        if not self._schema(doc, KIND_FILES[m.kind], m.kind):
+            self.invalid.add((target.name, m.kind, m.name))
+            return None
+        spec = value["spec"]
+        document = self._document(project, target, m, doc)
+        return Resource(
+            target=target.name,
+            kind=m.kind,
+            name=m.name,
+            spec=freeze(spec),
+            location=doc.at(("metadata", "name")),
+            annotations=freeze(value["metadata"].get("annotations") or {}),
+            references=tuple(self._collect_refs(doc, m.kind)),
+            document=document,
+        )
+
+    def _substitute(self, project: Project, target: Target, doc: Located, value: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: self._substitute(project, target, doc, v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(project, target, doc, v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            return self._expand(project, target, value, lambda _offset: doc.at(path))
+        return value
+
+    def _expand(self, project: Project, target: Target, text: str, where: Callable[[int], Location]) -> str:
+        """Replace imagesync placeholders; any other `${...}` (shell variables) stays as written."""
+        def replace(match: re.Match[str]) -> str:
+            namespace, key = match.group(1), match.group(2)
+            found = _lookup(project, target, namespace, key)
+            if isinstance(found, str):
+                return found
+            self.problems.add(where(match.start()), found.message)
+            return match.group(0)
+
+        return PLACEHOLDER.sub(replace, text)
+
+    def _schema(self, doc: Located, schema: str, kind: str) -> bool:
+        errors = sorted(validator(schema).iter_errors(doc.value), key=lambda e: list(map(str, e.absolute_path)))
+        for error in errors:
+            path, message = _explain(error)
+            self.problems.add(doc.at(path), message)
+        return not errors
+
+    # --- documents ----------------------------------------------------------------------------
+
+    def _document(self, project: Project, target: Target, m: _Manifest, doc: Located) -> str | None:
+        spec = doc.value["spec"]
+        if m.kind in ("Component", "Workflow"):
+            check = awstoe.check_component_document if m.kind == "Component" else awstoe.check_workflow_document
+            if "document" in spec:
+                located = doc.sub(("spec", "document"))
+                located.value = spec["document"]
+                check(located, self.problems)
+                text = yaml.safe_dump(spec["document"], sort_keys=False, default_flow_style=False, allow_unicode=True)
+                awstoe.check_inline_size(text, doc.at(("spec", "document")), self.problems)
+                return text
+            if "documentFile" in spec:
+                text, display = self._read_relative(project, target, m, doc, ("spec", "documentFile"))
+                if text is None:
+                    return None
+                parsed = load_text(text, display, self.problems)
+                if len(parsed) != 1:
+                    if parsed:
+                        self.problems.add(parsed[1].at(), "a document file must hold exactly one YAML document")
+                    elif "${" not in text or text.strip():
+                        self.problems.add(Location(display, 1, 1), "the document file is empty")
+                    return None
+                check(parsed[0], self.problems)
+                awstoe.check_inline_size(text, doc.at(("spec", "documentFile")), self.problems)
+                return text
+            return None
+        if m.kind == "ContainerRecipe":
+            if "dockerfileTemplateData" in spec:
+                awstoe.check_inline_size(spec["dockerfileTemplateData"], doc.at(("spec", "dockerfileTemplateData")), self.problems)
+                return str(spec["dockerfileTemplateData"])
+            if "dockerfileTemplateFile" in spec:
+                text, _ = self._read_relative(project, target, m, doc, ("spec", "dockerfileTemplateFile"))
+                if text is not None:
+                    awstoe.check_inline_size(text, doc.at(("spec", "dockerfileTemplateFile")), self.problems)
+                return text
+        return None
+
+    def _read_relative(
+        self, project: Project, target: Target, m: _Manifest, doc: Located, path: tuple[str, ...]
+    ) -> tuple[str | None, str]:
+        relative = doc.value["spec"][path[-1]]
+        location = doc.at(path)
+        manifest_dir = (self.root / m.doc.file).parent
+        candidate = manifest_dir / relative
+        display = self._display(candidate) if not os.path.isabs(relative) else relative
+        if os.path.isabs(relative) or not self._inside(candidate):
+            self.problems.add(location, f"{path[-1]} '{relative}' escapes the manifest root; documents must live inside it")
+            return None, display
+        display = self._display(candidate.resolve()) if candidate.exists() else os.path.normpath(display)
+        try:
+            raw = candidate.read_bytes()
+        except FileNotFoundError:
+            self.problems.add(location, f"{path[-1]} '{relative}' does not exist (looked for {display})")
+            return None, display
+        except OSError as exc:
+            self.problems.add(location, f"{path[-1]} '{relative}' cannot be read: {exc.strerror or exc}")
+            return None, display
+        if len(raw) > 4 * 1024 * 1024:
+            self.problems.add(location, f"{path[-1]} '{relative}' is larger than 4 MiB")
+            return None, display
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problems.add(location, f"{path[-1]} '{relative}' is not UTF-8 text")
+            return None, display
+        self.hash.update(display.encode() + b"\0" + raw + b"\0")
+
+        def where(offset: int) -> Location:
+            line = text.count("\n", 0, offset) + 1
+            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+            return Location(display, line, column)
+
+        return self._expand(project, target, text, where), display
+
+    # --- references and cycles -----------------------------------------------------------------
+
+    def _collect_refs(self, doc: Located, kind: str) -> Iterator[Reference]:
+        spec = doc.value["spec"]
+        for field in REGISTRY[kind].refs:
+            for path, name in _find_refs(spec, field):
+                yield Reference(
+                    path=path,
+                    target=Address(field.kinds[0], name),
+                    form=field.form,
+                    location=doc.at(("spec", *path)),
+                )
+
+    def _references(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
+        for resource in resources.values():
+            for ref in resource.references:
+                key = (resource.target, ref.target.kind, ref.target.name)
+                if key in resources or key in self.invalid:
+                    continue
+                field = dotted(ref.path)
+                same_name = [r for (t, _k, n), r in resources.items() if t == resource.target and n == ref.target.name]
+                elsewhere = [r for (t, k, n), r in resources.items() if k == ref.target.kind and n == ref.target.name]
+                if same_name:
+                    other = same_name[0]
+                    message = (
+                        f"{resource.address} spec.{field} references '{ref.target.name}', which is a "
+                        f"{other.kind} (defined at {other.location}), not a {ref.target.kind}"
+                    )
+                elif elsewhere:
+                    message = (
+                        f"{resource.address} spec.{field} references {ref.target}, which is not defined for "
+                        f"target {resource.target} (it is defined at {elsewhere[0].location} for other targets)"
+                    )
+                else:
+                    message = f"{resource.address} spec.{field} references {ref.target}, which is not defined"
+                self.problems.add(ref.location, message)
+
+    def _cycles(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
+        reported: set[frozenset[Address]] = set()
+        for target in project.targets:
+            mine = {r.address: r for r in resources.values() if r.target == target.name}
+            sorter: graphlib.TopologicalSorter[Address] = graphlib.TopologicalSorter()
+            for address, r in sorted(mine.items()):
+                sorter.add(address, *[d for d in r.depends_on if d in mine])
+            try:
+                sorter.prepare()
+            except graphlib.CycleError as exc:
+                cycle = list(exc.args[1])
+                key = frozenset(cycle)
+                if key in reported:
+                    continue
+                reported.add(key)
+                first = mine[cycle[0]]
+                self.problems.add(first.location, "dependency cycle: " + " -> ".join(str(a) for a in cycle))
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    """`spec.components[1].ref` for ('spec', 'components', 1, 'ref')."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _find_refs(spec: Mapping[str, Any], field: RefField) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(path, name) of every `{ref: NAME}` at a RefField's path."""
+    if field.arn_key is not None:
+        items = spec.get(field.path[0])
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict) and isinstance(item.get("ref"), str):
+                    yield (field.path[0], i, "ref"), item["ref"]
+        return
+
+    def walk(node: Any, rest: tuple[str, ...], path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+        if not rest:
+            if isinstance(node, dict) and isinstance(node.get("ref"), str):
+                yield path, node["ref"]
+            return
+        head = rest[0]
+        if head == "*":
+            if isinstance(node, list):
+                for i, item in enumerate(node):
+                    yield from walk(item, rest[1:], (*path, i))
+        elif isinstance(node, dict) and head in node:
+            yield from walk(node[head], rest[1:], (*path, head))
+
+    yield from walk(spec, field.path, ())
+
+
+class _Missing:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _lookup(project: Project, target: Target, namespace: str, key: str) -> str | _Missing:
+    if namespace == "target":
+        values = {"name": target.name, "region": target.region}
+        if target.account:
+            values["account"] = target.account
+        if key in values:
+            return values[key]
+        if key == "account":
+            return _Missing(
+                f"${{target.account}} is used but target '{target.name}' has no account: set "
+                f"'account' (or 'roleArn') for it in {PROJECT_FILE}"
+            )
+        return _Missing(f"unknown placeholder ${{target.{key}}}; targets have name, region and account")
+    if namespace == "vars":
+        if key in target.vars:
+            return str(target.vars[key]) if not isinstance(target.vars[key], bool) else str(target.vars[key]).lower()
+        return _Missing(f"unknown variable ${{vars.{key}}} for target '{target.name}'")
+    if key not in project.allow_env:
+        return _Missing(f"${{env.{key}}} is not allowed: list '{key}' under allowEnv in {PROJECT_FILE} to use it")
+    if key not in os.environ:
+        return _Missing(f"${{env.{key}}} is allowed but the environment variable {key} is not set")
+    return os.environ[key]
+
+
+def _explain(error: jsonschema.ValidationError) -> tuple[tuple[Any, ...], str]:
+    """A path and a readable message for one schema error, looking inside oneOf/anyOf."""
+    path = tuple(error.absolute_path)
+    where = dotted(path) or "the document"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            allowed = ", ".join(sorted(error.schema.get("properties", {})))
+            return (*path, extra[0]), f"{dotted((*path, extra[0]))}: unknown field '{extra[0]}'; allowed: {allowed}"
+    if error.validator in ("oneOf", "anyOf"):
+        alternatives = error.validator_value
+        required_sets = [alt.get("required") for alt in alternatives if isinstance(alt, dict)]
+        if all(isinstance(r, list) and len(r) == 1 for r in required_sets) and len(required_sets) == len(alternatives):
+            names = ", ".join(r[0] for r in required_sets)
+            return path, f"{where}: specify exactly one of {names}"
+        if error.context:
+            best = jsonschema.exceptions.best_match(error.context)
+            if best is not None:
+                inner_path, message = _explain(best)
+                if inner_path and len(inner_path) >= len(path):
+                    return inner_path, message
+                return path, f"{where}: {message.split(': ', 1)[-1]}"
+    if error.validator == "required":
+        return path, f"{where}: {error.message}"
+    return path, f"{where}: {error.message}"

@@ -1,0 +1,51 @@
+"""Problems found in manifests, each with the place it was found; collected, then raised at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from imagesync.errors import Location, UserError
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One mistake in the user's files."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: error: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.location.path,
+            "line": self.location.line,
+            "column": self.location.column,
+            "message": self.message,
+        }
+
+
+class ManifestError(UserError):
+    """The manifests have problems; `problems` lists all of them, sorted by place."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class Problems:
+    """A collector that checks append to, so one pass reports every problem."""
+
+    items: list[Problem] = field(default_factory=list)
+
+    def add(self, location: Location, message: str) -> None:
+        self.items.append(Problem(location, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ManifestError(self.items)

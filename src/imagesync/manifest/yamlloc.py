@@ -1,0 +1,190 @@
+"""YAML loading that remembers where every node came from, and refuses what it cannot trust.
+
+Documents are composed with PyYAML's safe loader and constructed here into plain Python values
+(dict, list, str, int, float, bool, None) plus a side table from each value's path to its line and
+column, so later checks can name the exact place of a problem while working on plain data.
+Duplicate keys are errors; alias expansion, nesting depth and input size are bounded so a YAML
+alias bomb or a huge file fails with a clear message instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from imagesync.errors import Location
+from imagesync.manifest.problems import Problem, Problems
+
+Path = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+
+@dataclass
+class Located:
+    """One YAML document: its plain value and the location of every node, by path."""
+
+    value: Any
+    file: str
+    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path = ()) -> Location:
+        """The location of `path`, or of its nearest ancestor that exists in the document."""
+        path = tuple(path)
+        while path not in self.marks and path:
+            path = path[:-1]
+        line, column = self.marks.get(path, (1, 1))
+        return Location(self.file, line, column)
+
+    def sub(self, path: Path) -> Located:
+        """The part of this document under `path`, with paths re-rooted there."""
+        n = len(path)
+        value = self.value
+        for key in path:
+            value = value[key]
+        marks = {p[n:]: m for p, m in self.marks.items() if p[:n] == path}
+        return Located(value, self.file, marks)
+
+
+class _Limits(Exception):
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+class _Builder:
+    def __init__(self, file: str, problems: Problems) -> None:
+        self.file = file
+        self.problems = problems
+        self.count = 0
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def build(self, node: Node) -> Located:
+        doc = Located(None, self.file)
+        doc.value = self._value(node, (), doc.marks, 0)
+        return doc
+
+    def _mark(self, node: Node) -> tuple[int, int]:
+        return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _value(self, node: Node, path: Path, marks: dict[Path, tuple[int, int]], depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Limits(node, f"the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise _Limits(node, f"the document nests deeper than {MAX_DEPTH} levels")
+        marks.setdefault(path, self._mark(node))
+        if isinstance(node, ScalarNode):
+            return self._scalar(node)
+        if isinstance(node, SequenceNode):
+            return [self._value(item, (*path, i), marks, depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, marks, depth)
+        raise _Limits(node, f"unsupported YAML node {type(node).__name__}")
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        try:
+            value = self.scalars.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise _Limits(node, f"cannot read this value: {exc.problem}") from exc
+        if isinstance(value, (dt.date, dt.datetime)):
+            return node.value  # keep dates as written: manifests are JSON-shaped
+        if isinstance(value, bytes):
+            raise _Limits(node, "binary values are not supported in manifests")
+        return value
+
+    def _mapping(self, node: MappingNode, path: Path, marks: dict[Path, tuple[int, int]], depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        seen: dict[str, Node] = {}
+        pairs = list(node.value)
+        merged: list[tuple[Node, Node]] = []
+        for key_node, value_node in pairs:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for source in sources:
+                    if not isinstance(source, MappingNode):
+                        raise _Limits(value_node, "a merge key ('<<') needs a mapping or a list of mappings")
+                    merged.extend(source.value)
+        for key_node, value_node in pairs:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if not isinstance(key_node, ScalarNode):
+                raise _Limits(key_node, "mapping keys must be plain strings")
+            key = str(self._scalar(key_node))
+            if key in seen:
+                first = seen[key].start_mark
+                self.problems.add(
+                    Location(self.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+                    f"duplicate key '{key}' (first defined at line {first.line + 1}, column {first.column + 1})",
+                )
+                continue
+            seen[key] = key_node
+            marks[(*path, key)] = self._mark(key_node)
+            result[key] = self._value(value_node, (*path, key), marks, depth + 1)
+        for key_node, value_node in merged:
+            key = str(self._scalar(key_node)) if isinstance(key_node, ScalarNode) else None
+            if key is not None and key not in result:
+                marks.setdefault((*path, key), self._mark(key_node))
+                result[key] = self._value(value_node, (*path, key), marks, depth + 1)
+        return result
+
+
+def load_text(text: str, file: str, problems: Problems) -> list[Located]:
+    """Every YAML document in `text`; problems go to `problems` and broken documents are skipped."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        problems.add(Location(file, 1, 1), f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        return []
+    docs: list[Located] = []
+    builder = _Builder(file, problems)
+    try:
+        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            if node is None:
+                continue
+            try:
+                docs.append(builder.build(node))
+            except _Limits as exc:
+                mark = exc.node.start_mark
+                problems.add(Location(file, mark.line + 1, mark.column + 1), exc.message)
+                return docs
+            except RecursionError:
+                problems.add(Location(file, node.start_mark.line + 1, 1), "the document nests too deeply")
+                return docs
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.add(Location(file, line, column), f"invalid YAML: {exc.problem or exc.context}")
+    except yaml.YAMLError as exc:
+        problems.add(Location(file, 1, 1), f"invalid YAML: {exc}")
+    except RecursionError:
+        problems.add(Location(file, 1, 1), "invalid YAML: the document nests too deeply")
+    return docs
+
+
+def load_file(path: str, display: str, problems: Problems) -> list[Located]:
+    """Read and parse one file; `display` is the name used in problems (relative to the root)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        problems.add(Location(display), f"cannot read the file: {exc.strerror or exc}")
+        return []
+    if len(raw) > MAX_FILE_BYTES:
+        problems.add(Location(display, 1, 1), f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        return []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.add(Location(display, 1, 1), f"the file is not UTF-8 text (byte {exc.start})")
+        return []
+    return load_text(text, display, problems)
+
+
+def as_problem(doc: Located, path: Path, message: str) -> Problem:
+    return Problem(doc.at(path), message)

@@ -1,0 +1,127 @@
+"""The desired model: typed, immutable objects per target and kind, built by the manifest loader.
+
+A `DesiredState` holds the project settings and one `Resource` per (target, kind, name), with its
+references resolved to other resources' addresses and a dependency order per target. The planner
+compares it with live state; nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from imagesync.errors import Location
+from imagesync.kinds import REGISTRY, Kind
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """`Kind/name`: a resource's identity within a target."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        kind, _, name = text.partition("/")
+        return cls(kind, name)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where manifests are applied: one account and region."""
+
+    name: str
+    region: str
+    account: str | None = None
+    role_arn: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Project:
+    """Settings from `imagesync.yaml`."""
+
+    name: str
+    targets: tuple[Target, ...]
+    lock: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({"backend": "file"}))
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    allow_env: tuple[str, ...] = ()
+
+    def target(self, name: str) -> Target:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One `{ref: NAME}` in a spec: where it stands and what it names."""
+
+    path: tuple[str | int, ...]
+    target: Address
+    form: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One desired resource in one target. `spec` is deeply immutable (see `kinds.freeze`)."""
+
+    target: str
+    kind: str
+    name: str
+    spec: Mapping[str, Any]
+    location: Location
+    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    references: tuple[Reference, ...] = ()
+    document: str | None = None  # component/workflow document or Dockerfile template, as sent
+
+    @property
+    def address(self) -> Address:
+        return Address(self.kind, self.name)
+
+    @property
+    def kind_info(self) -> Kind:
+        return REGISTRY[self.kind]
+
+    @property
+    def depends_on(self) -> tuple[Address, ...]:
+        return tuple(sorted({ref.target for ref in self.references}))
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything the manifests ask for, per target."""
+
+    project: Project
+    resources: Mapping[tuple[str, str, str], Resource]
+    root: str
+    digest: str
+
+    def for_target(self, target: str) -> list[Resource]:
+        """The target's resources, dependencies first (a stable topological order)."""
+        mine = {r.address: r for r in self.resources.values() if r.target == target}
+        sorter: graphlib.TopologicalSorter[Address] = graphlib.TopologicalSorter()
+        for address in sorted(mine):
+            sorter.add(address, *[d for d in mine[address].depends_on if d in mine])
+        order: list[Resource] = []
+        sorter.prepare()
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order.extend(mine[a] for a in ready)
+            sorter.done(*ready)
+        return order
+
+    def get(self, target: str, address: Address) -> Resource | None:
+        return self.resources.get((target, address.kind, address.name))
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources.values())
