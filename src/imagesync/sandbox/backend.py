@@ -55,6 +55,15 @@ def arn_name(name: str) -> str:
     return re.sub(r"[ _]", "-", name.lower())
 
 
+def partition(region: str) -> str:
+    """The ARN partition of a region: aws-cn for China, aws-us-gov for GovCloud, else aws."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -136,7 +145,7 @@ class ParsedArn:
 
     @property
     def base(self) -> str:
-        return f"arn:aws:imagebuilder:{self.region}:{self.account}:{self.type}/{self.name}"
+        return f"arn:{partition(self.region)}:imagebuilder:{self.region}:{self.account}:{self.type}/{self.name}"
 
 
 def parse_arn(arn: str, member: str) -> ParsedArn:
@@ -188,6 +197,11 @@ def paginate(
     offset = _decode_token(operation, token) if token else 0
     page = items[offset : offset + size]
     for flt in params.get("filters") or []:
+        if "name" not in flt or "values" not in flt:
+            raise SandboxError(
+                "InvalidParameterValueException",
+                "The value supplied for parameter 'filters' is not valid. Each filter needs a 'name' and 'values'.",
+            )
         getter = (filters or {}).get(flt["name"])
         if getter is None:
             raise SandboxError(
@@ -258,14 +272,18 @@ class Request:
 
     def arn(self, collection: str, name: str, *rest: str) -> str:
         tail = "/".join((arn_name(name), *rest))
-        return f"arn:aws:imagebuilder:{self.region}:{self.account}:{ARN_TYPES[collection]}/{tail}"
+        return f"{self.prefix}{ARN_TYPES[collection]}/{tail}"
+
+    @property
+    def prefix(self) -> str:
+        """`arn:PARTITION:imagebuilder:REGION:ACCOUNT:` of the caller's own resources."""
+        return f"arn:{partition(self.region)}:imagebuilder:{self.region}:{self.account}:"
 
     def table(self, collection: str) -> dict[str, Record]:
         return self.state["resources"].setdefault(collection, {})
 
     def own(self, collection: str) -> list[Record]:
-        prefix = f"arn:aws:imagebuilder:{self.region}:{self.account}:"
-        return [r for arn, r in self.table(collection).items() if arn.startswith(prefix)]
+        return [r for arn, r in self.table(collection).items() if arn.startswith(self.prefix)]
 
 
 class Backend:
@@ -287,18 +305,20 @@ class Backend:
     def supports(self, operation: str) -> bool:
         return operation in self.handlers
 
-    def handle(self, state: dict[str, Any], region: str, operation: str, params: Params) -> Record:
+    def handle(
+        self, state: dict[str, Any], region: str, operation: str, params: Params, account: str | None = None
+    ) -> Record:
         handler = self.handlers.get(operation)
         if handler is None:
             raise SandboxError(
                 "InvalidRequestException",
                 f"The imagesync sandbox does not support the operation {operation}.",
             )
-        req = Request(state, region, operation, params, self.account)
+        req = Request(state, region, operation, params, account or self.account)
         token = params.get("clientToken")
         if token is None:
             return handler(req)
-        key = f"{region}|{operation}|{token}"
+        key = f"{req.account}|{region}|{operation}|{token}"
         request_digest = digest({k: v for k, v in params.items() if k != "clientToken"})
         seen = state["tokens"].get(key)
         if seen is not None:
@@ -316,7 +336,8 @@ class Backend:
     # --- shared lookups -----------------------------------------------------------------------
 
     def _get(self, req: Request, collection: str, arn: str) -> Record:
-        record = req.table(collection).get(arn)
+        # Resources are regional and per account: another region's or account's ARN is not found.
+        record = req.table(collection).get(arn) if arn.startswith(req.prefix) else None
         if record is None:
             raise SandboxError("ResourceNotFoundException", f"The resource '{arn}' does not exist.")
         return record
@@ -330,12 +351,14 @@ class Backend:
             }.get(collection, lambda _region: [])(region)
         else:
             pool = req.table(collection).values()
-        base = f"arn:aws:imagebuilder:{region}:{account}:{type_}/{name}/"
+        base = f"arn:{partition(region)}:imagebuilder:{region}:{account}:{type_}/{name}/"
         return [r for r in pool if r["arn"].startswith(base)]
 
     def _resolve(self, req: Request, collection: str, arn: str, member: str) -> Record | None:
         """The newest record an ARN names: exact build, latest build of a version, or a wildcard."""
         ref = parse_arn(arn, member)
+        if ref.region != req.region or (ref.account != "aws" and ref.account != req.account):
+            return None
         family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
         if ref.version is None:
             return family[0] if family and family[0]["arn"] == arn else None
@@ -414,9 +437,9 @@ class Backend:
         if owner == "Self":
             return req.own(collection)
         if owner == "Amazon":
-            return {"components": catalog.components, "images": catalog.images}.get(
-                collection, lambda _region: []
-            )(req.region)
+            if collection == "images":
+                return [dict(r, owner=catalog.OWNER) for r in catalog.images(req.region)]
+            return catalog.components(req.region) if collection == "components" else []
         return []  # Shared, ThirdParty and AWSMarketplace hold nothing in the sandbox
 
     # --- components and workflows (versions with build numbers) -------------------------------
@@ -433,7 +456,7 @@ class Backend:
             raise SandboxError("InvalidRequestException", "You must specify either 'data' or 'uri'.")
         if p.get("dryRun"):
             raise SandboxError("DryRunOperationException", "The request would have succeeded, but the dryRun flag is set.")
-        base = f"arn:aws:imagebuilder:{req.region}:{req.account}:{type_path}/{arn_name(p['name'])}"
+        base = f"{req.prefix}{type_path}/{arn_name(p['name'])}"
         version_arn = f"{base}/{p['semanticVersion']}"
         builds = [r for r in req.table(collection).values() if r["arn"].startswith(version_arn + "/")]
         content_digest = digest(content)
@@ -490,7 +513,7 @@ class Backend:
         rows = _latest_per_version(self._owned_list(req, "components", req.params.get("owner")))
         if req.params.get("byName"):
             rows = _latest_per_name(rows)
-        items = [dict(r, arn=_version_arn(r["arn"])) for r in rows]
+        items = [dict(r, arn=_version_arn(r["arn"]), status=r["state"]["status"]) for r in rows]
         page, token = paginate(req.operation, req.params, items, {
             "name": lambda r: r["name"], "platform": lambda r: r.get("platform"), "type": lambda r: r.get("type"),
             "version": lambda r: r["version"], "description": lambda r: r.get("description"),
@@ -954,6 +977,7 @@ class Backend:
             "dateCreated": now_iso(),
             "outputResources": outputs,
             "tags": dict(req.params.get("tags") or {}),
+            "owner": req.account,
             "buildType": "USER_INITIATED",
             "imageSource": "CUSTOM",
         }
@@ -1016,7 +1040,7 @@ class Backend:
         if ref.account != req.account:
             raise SandboxError("InvalidParameterException", f"You can only tag resources your account owns: '{arn}'.")
         for collection in RESOURCE_COLLECTIONS:
-            record = req.table(collection).get(arn)
+            record = req.table(collection).get(arn) if arn.startswith(req.prefix) else None
             if record is not None:
                 return record
         raise SandboxError("ResourceNotFoundException", f"The resource '{arn}' does not exist.")
@@ -1147,8 +1171,14 @@ def _component_type(doc: dict[str, Any]) -> str:
 
 
 def _component_parameters(doc: dict[str, Any]) -> list[Record] | None:
+    declared = doc.get("parameters") or []
+    if not isinstance(declared, list):
+        raise SandboxError(
+            "InvalidParameterValueException",
+            "The value supplied for parameter 'data' is not valid. 'parameters' must be a list of single-key maps.",
+        )
     out = []
-    for entry in doc.get("parameters") or []:
+    for entry in declared:
         if not isinstance(entry, dict) or len(entry) != 1:
             continue
         (name, spec), = entry.items()
@@ -1163,8 +1193,14 @@ def _component_parameters(doc: dict[str, Any]) -> list[Record] | None:
 
 
 def _workflow_parameters(doc: dict[str, Any]) -> list[Record] | None:
+    declared = doc.get("parameters") or []
+    if not isinstance(declared, list):
+        raise SandboxError(
+            "InvalidParameterValueException",
+            "The value supplied for parameter 'data' is not valid. 'parameters' must be a list.",
+        )
     out = []
-    for entry in doc.get("parameters") or []:
+    for entry in declared:
         if isinstance(entry, dict) and "name" in entry:
             item: Record = {"name": str(entry["name"]), "type": str(entry.get("type", "string"))}
             if "default" in entry:

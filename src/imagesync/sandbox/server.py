@@ -30,7 +30,7 @@ from imagesync.sandbox.validation import validate_input
 
 DEFAULT_REGION = "us-east-1"
 MAX_BODY = 8 * 1024 * 1024
-_REGION_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
+_CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/")
 _READ_PREFIXES = ("Get", "List")
 
 
@@ -63,7 +63,7 @@ class Sandbox:
         with self._counts_lock:
             self._counts.clear()
 
-    def call(self, operation: str, params: dict[str, Any], region: str) -> dict[str, Any]:
+    def call(self, operation: str, params: dict[str, Any], region: str, account: str | None = None) -> dict[str, Any]:
         """Validate and run one operation against the state."""
         validate_input(operation, params)
         if not self.backend.supports(operation):
@@ -73,7 +73,7 @@ class Sandbox:
             )
         write = not operation.startswith(_READ_PREFIXES)
         with self.store.transaction(write=write) as state:
-            result = self.backend.handle(state, region, operation, params)
+            result = self.backend.handle(state, region, operation, params, account)
         result.setdefault("requestId", str(uuid.uuid4()))
         return result
 
@@ -81,6 +81,9 @@ class Sandbox:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY the client's delayed ACK
+    # stalls every response by ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass  # quiet: a test or benchmark floods the terminal otherwise
@@ -126,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             params = protocol.parse_request(operation, self.path, uri_params, body)
-            result = sandbox.call(operation, params, self._region())
+            result = sandbox.call(operation, params, *self._scope())
             payload = protocol.serialize_output(operation, result)
         except SandboxError as err:
             self._send_error(err)
@@ -149,9 +152,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise SandboxError("SerializationException", f"The request body must be at most {MAX_BODY} bytes.")
         return self.rfile.read(length) if length else b""
 
-    def _region(self) -> str:
-        match = _REGION_RE.search(self.headers.get("Authorization") or "")
-        return match.group(1) if match else DEFAULT_REGION
+    def _scope(self) -> tuple[str, str | None]:
+        """Region from the SigV4 credential scope; the account from a 12-digit access key id.
+
+        Like moto, an access key id that is an account number selects that account, so one
+        sandbox can hold several accounts; any other key uses the default account.
+        """
+        match = _CREDENTIAL_RE.search(self.headers.get("Authorization") or "")
+        if not match:
+            return DEFAULT_REGION, None
+        key, region = match.group(1), match.group(2)
+        return region, key if re.fullmatch(r"[0-9]{12}", key) else None
 
     def _sandbox_endpoint(self) -> None:
         sandbox = self.server.sandbox

@@ -35,6 +35,8 @@ class Store:
         self._stamp: tuple[int, int, int] | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, self._file_lock():
+                self._refresh()  # a file that is not a state file is refused now, not on first use
 
     @contextlib.contextmanager
     def transaction(self, write: bool) -> Iterator[dict[str, Any]]:
@@ -90,8 +92,11 @@ class Store:
         if stamp is None:
             self._state = empty_state()
         else:
-            with open(self.path, encoding="utf-8") as fh:
-                loaded = json.load(fh)
+            try:
+                with open(self.path, encoding="utf-8") as fh:
+                    loaded = json.load(fh)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{self.path} is not an imagesync sandbox state file: {exc}") from exc
             if not isinstance(loaded, dict) or loaded.get("format") != FORMAT:
                 raise ValueError(f"{self.path} is not an imagesync sandbox state file")
             self._state = loaded

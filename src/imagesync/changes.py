@@ -1,0 +1,164 @@
+"""The plan model: what will change, per target and resource, as plain immutable values.
+
+Built by `plan`, executed by `execute`, displayed by `render`. Renderers read only this module.
+The JSON form (`Plan.to_json`) is the saved plan and the `--format json` output; its schema is
+`schemas/plan.json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_VERSION = "1"
+
+NO_OP, CREATE, UPDATE, PUBLISH, DELETE = "no-op", "create", "update", "publish", "delete"
+
+
+@dataclass(frozen=True)
+class DiffItem:
+    """One field-level (or document step-level) difference: `op` is add, remove or change."""
+
+    op: str
+    path: str
+    old: Any = None
+    new: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op, "path": self.path, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """A new semantic version for an immutable resource, and why."""
+
+    previous: str | None
+    next: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.previous, "to": self.next, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Image Builder call the executor makes for a change (clientToken added at run time)."""
+
+    operation: str
+    params: Mapping[str, Any]
+    idempotent_token: bool = False  # the operation takes a clientToken
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """What happens to one resource in one target."""
+
+    target: str
+    kind: str
+    name: str
+    action: str
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    diff: tuple[DiffItem, ...] = ()
+    version: VersionChange | None = None
+    depends_on: tuple[str, ...] = ()
+    reason: str = ""
+    calls: tuple[ApiCall, ...] = ()
+    sensitive_paths: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "target": self.target,
+            "kind": self.kind,
+            "name": self.name,
+            "actions": [self.action],
+            "before": _plain(self.before),
+            "after": _plain(self.after),
+            "diff": [d.to_json() for d in self.diff],
+            "version": self.version.to_json() if self.version else None,
+            "depends_on": list(self.depends_on),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """The changes for one target, dependencies first (deletions last, dependents first)."""
+
+    target: str
+    region: str
+    account: str
+    changes: tuple[ResourceChange, ...] = ()
+    drift: tuple[ResourceChange, ...] = ()
+    fingerprint: str = ""
+    live_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> tuple[ResourceChange, ...]:
+        return tuple(c for c in self.changes if c.action != NO_OP)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `apply` would do, for every selected target."""
+
+    targets: tuple[TargetPlan, ...]
+    imagesync_version: str
+    manifest_digest: str
+    manifest_root: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, int]:
+        counts = {PUBLISH: 0, CREATE: 0, UPDATE: 0, DELETE: 0}
+        for target in self.targets:
+            for change in target.pending:
+                counts[change.action] += 1
+        return {
+            "publish": counts[PUBLISH],
+            "create": counts[CREATE],
+            "update": counts[UPDATE],
+            "delete": counts[DELETE],
+            "drift": sum(len(t.drift) for t in self.targets),
+        }
+
+    @property
+    def has_changes(self) -> bool:
+        return any(t.pending for t in self.targets)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "imagesync_version": self.imagesync_version,
+            "manifest_digest": self.manifest_digest,
+            "manifest_root": self.manifest_root,
+            "options": dict(self.options),
+            "targets": [
+                {
+                    "name": t.target,
+                    "region": t.region,
+                    "account": t.account,
+                    "fingerprint": t.fingerprint,
+                    "live_fingerprints": dict(t.live_fingerprints),
+                    "warnings": list(t.warnings),
+                }
+                for t in self.targets
+            ],
+            "resource_changes": [c.to_json() for t in self.targets for c in t.changes],
+            "resource_drift": [c.to_json() for t in self.targets for c in t.drift],
+            "summary": self.summary(),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

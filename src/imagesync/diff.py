@@ -1,0 +1,142 @@
+"""Normalization and diffing: the only module that knows DeepDiff.
+
+`normalize` removes what the service fills in or owns (defaults, read-only fields, set order) so a
+no-op plan is truly empty; `diff` turns DeepDiff's result into imagesync's own `DiffItem`s;
+`document_diff` compares AWSTOE documents step by step. Used by the planner.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import yaml
+from deepdiff import DeepDiff
+
+from imagesync.changes import DiffItem
+from imagesync.manifest import awstoe
+
+# Values the service fills in when a request leaves them out; equal to the default means absent.
+_DEFAULTS: dict[str, list[tuple[tuple[str, ...], Any]]] = {
+    "ImagePipeline": [
+        (("enhancedImageMetadataEnabled",), True),
+        (("status",), "ENABLED"),
+        (("schedule", "timezone"), "UTC"),
+        (("schedule", "pipelineExecutionStartCondition"), "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"),
+        (("imageTestsConfiguration", "imageTestsEnabled"), True),
+        (("imageTestsConfiguration", "timeoutMinutes"), 720),
+    ],
+    "InfrastructureConfiguration": [(("terminateInstanceOnFailure",), True)],
+    "LifecyclePolicy": [(("status",), "ENABLED")],
+}
+
+# Lists whose order the service does not keep or that mean a set.
+_SETS: dict[str, list[tuple[str, ...]]] = {
+    "InfrastructureConfiguration": [("instanceTypes",), ("securityGroupIds",)],
+    "DistributionConfiguration": [("distributions", "*", "amiDistributionConfiguration", "targetAccountIds")],
+}
+
+
+def normalize(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A comparable copy of a mutable resource's fields. Idempotent: normalize(normalize(x)) == normalize(x)."""
+    out = copy.deepcopy(body)
+    for path, default in _DEFAULTS.get(kind, []):
+        _drop_if(out, path, default)
+    for path in _SETS.get(kind, []):
+        _sort_at(out, path)
+    return _prune_empty(out)
+
+
+def _drop_if(node: Any, path: tuple[str, ...], default: Any) -> None:
+    for key in path[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return
+        node = node[key]
+    if isinstance(node, dict) and node.get(path[-1]) == default:
+        del node[path[-1]]
+
+
+def _sort_at(node: Any, path: tuple[str, ...]) -> None:
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        for item in node if isinstance(node, list) else []:
+            _sort_at(item, rest)
+        return
+    if not isinstance(node, dict) or head not in node:
+        return
+    if rest:
+        _sort_at(node[head], rest)
+    elif isinstance(node[head], list):
+        node[head] = sorted(node[head], key=str)
+
+
+def _prune_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        pruned = {k: _prune_empty(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in pruned.items() if v != {}}
+    if isinstance(value, list):
+        return [_prune_empty(v) for v in value]
+    return value
+
+
+_PATH_PART = re.compile(r"\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
+
+
+def _path(deep_path: str, prefix: str) -> str:
+    out = prefix
+    for key, index in _PATH_PART.findall(deep_path):
+        if index:
+            out += f"[{index}]"
+        else:
+            out += f".{key}" if out else key
+    return out
+
+
+def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
+    """Field-level differences from `old` to `new`, sorted by path."""
+    result = DeepDiff(old, new, verbose_level=2, view="tree")
+    items: list[DiffItem] = []
+    for report, nodes in result.items():
+        for node in nodes:
+            path = _path(node.path(), prefix)
+            if report in ("dictionary_item_added", "iterable_item_added"):
+                items.append(DiffItem("add", path, None, node.t2))
+            elif report in ("dictionary_item_removed", "iterable_item_removed"):
+                items.append(DiffItem("remove", path, node.t1, None))
+            else:
+                items.append(DiffItem("change", path, node.t1, node.t2))
+    return sorted(items, key=lambda d: d.path)
+
+
+def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
+    """Step-level differences between two AWSTOE documents: steps added, removed or changed."""
+    old, new = _load(old_text), _load(new_text)
+    if old is None or new is None:
+        return [] if old_text == new_text else [DiffItem("change", "document", old_text, new_text)]
+    old_steps, new_steps = awstoe.step_index(old), awstoe.step_index(new)
+    items = []
+    for key in sorted(set(old_steps) | set(new_steps)):
+        path = "document." + ".".join(key)
+        if key not in new_steps:
+            items.append(DiffItem("remove", path, old_steps[key], None))
+        elif key not in old_steps:
+            items.append(DiffItem("add", path, None, new_steps[key]))
+        elif old_steps[key] != new_steps[key]:
+            items.append(DiffItem("change", path, old_steps[key], new_steps[key]))
+    rest_old = {k: v for k, v in old.items() if k != "phases"}
+    rest_new = {k: v for k, v in new.items() if k != "phases"}
+    items.extend(diff(rest_old, rest_new, "document"))
+    return items
+
+
+def _load(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,221 @@
+"""Apply a plan: make its API calls in dependency order, safely, and report every outcome.
+
+Each create, publish and update carries a deterministic `clientToken` derived from the target,
+the resource, the request and the live state the plan saw, so a retried call (after throttling,
+a 5xx or a dropped connection) or a call re-sent by a resumed apply is answered with the
+original result instead of publishing twice. Changes run concurrently where the dependency
+graph allows (bounded by `parallelism`); when one fails, its dependents are skipped and
+independent branches go on. Deletions run last, one at a time, dependents first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from imagesync import versioning
+from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call
+from imagesync.changes import CREATE, DELETE, PUBLISH, UPDATE, ApiCall, Plan, ResourceChange, TargetPlan
+from imagesync.live import ADDRESS_TAG, PROJECT_TAG
+from imagesync.model import DesiredState
+
+CREATED, PUBLISHED, UPDATED, DELETED = "created", "published", "updated", "deleted"
+FAILED, SKIPPED, KEPT = "failed", "skipped", "kept"
+_DONE_STATUS = {CREATE: CREATED, PUBLISH: PUBLISHED, UPDATE: UPDATED, DELETE: DELETED}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one resource."""
+
+    target: str
+    address: str
+    action: str
+    status: str
+    detail: str = ""
+    error_code: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in (FAILED, SKIPPED)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target, "address": self.address, "action": self.action, "status": self.status,
+            "detail": self.detail, "error_code": self.error_code, "elapsed": round(self.elapsed, 3),
+        }
+
+
+Progress = Callable[[Outcome], None]
+
+
+def client_token(target: str, change: ResourceChange, index: int, api_call: ApiCall, live_fingerprint: str) -> str:
+    """Deterministic token: same target, resource, request and live state -> same token."""
+    material = versioning.canonical([target, change.address, index, api_call.operation, api_call.params, live_fingerprint])
+    return hashlib.sha256(material.encode()).hexdigest()[:64]
+
+
+def apply_plan(
+    plan: Plan,
+    connector: Connector,
+    desired: DesiredState,
+    *,
+    parallelism: int = 4,
+    on_progress: Progress | None = None,
+    counter: CallCounter | None = None,
+    backoff: Backoff | None = None,
+) -> list[Outcome]:
+    """Execute every pending change of every target; return one outcome per change."""
+    outcomes: list[Outcome] = []
+    for target_plan in plan.targets:
+        target = desired.project.target(target_plan.target)
+        runner = _TargetRunner(
+            target_plan, connector.imagebuilder(target), desired.project.name,
+            parallelism=parallelism, on_progress=on_progress, counter=counter, backoff=backoff,
+        )
+        outcomes.extend(runner.run())
+    return outcomes
+
+
+class _TargetRunner:
+    def __init__(self, plan: TargetPlan, client: Any, project: str, *, parallelism: int,
+                 on_progress: Progress | None, counter: CallCounter | None, backoff: Backoff | None) -> None:
+        self.plan = plan
+        self.client = client
+        self.project = project
+        self.parallelism = max(1, parallelism)
+        self.on_progress = on_progress
+        self.counter = counter
+        self.backoff = backoff
+        self.outcomes: dict[int, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def run(self) -> list[Outcome]:
+        pending = list(self.plan.pending)
+        forward = [i for i, c in enumerate(pending) if c.action != DELETE]
+        deletes = [i for i, c in enumerate(pending) if c.action == DELETE]
+        by_address = {pending[i].address: i for i in forward}
+        self._run_graph(pending, forward, by_address)
+        for i in deletes:
+            failed_first = [o for o in self.outcomes.values() if o.status == FAILED]
+            if failed_first and pending[i].reason.startswith("no longer"):
+                # A failed forward change may still need what we would delete; keep it for a re-run.
+                self._record(i, Outcome(self.plan.target, pending[i].address, DELETE, SKIPPED,
+                                        "skipped because an earlier change failed"))
+                continue
+            self._execute(i, pending[i])
+        return [self.outcomes[i] for i in sorted(self.outcomes)]
+
+    def _run_graph(self, pending: list[ResourceChange], order: list[int], by_address: dict[str, int]) -> None:
+        deps = {i: [by_address[d] for d in pending[i].depends_on if d in by_address] for i in order}
+        waiting = list(order)
+        running: dict[Future[None], int] = {}
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            while waiting or running:
+                progressed = False
+                for i in list(waiting):
+                    states = [self.outcomes.get(d) for d in deps[i]]
+                    if any(s is not None and not s.ok for s in states):
+                        blocker = next(pending[d].address for d, s in zip(deps[i], states) if s is not None and not s.ok)
+                        waiting.remove(i)
+                        self._record(i, Outcome(self.plan.target, pending[i].address, pending[i].action, SKIPPED,
+                                                f"skipped because {blocker} did not complete"))
+                        progressed = True
+                    elif all(s is not None for s in states) and len(running) < self.parallelism:
+                        waiting.remove(i)
+                        running[pool.submit(self._execute, i, pending[i])] = i
+                        progressed = True
+                if not running:
+                    if not progressed:  # unreachable for an acyclic plan; never spin
+                        raise RuntimeError(f"plan for {self.plan.target} has unsatisfiable dependencies")
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    future.result()
+
+    def _record(self, index: int, outcome: Outcome) -> None:
+        with self._lock:
+            self.outcomes[index] = outcome
+        if self.on_progress is not None:
+            self.on_progress(outcome)
+
+    def _execute(self, index: int, change: ResourceChange) -> None:
+        started = time.monotonic()
+        live_fingerprint = self.plan.live_fingerprints.get(change.address, "absent")
+        kept = 0
+        try:
+            for n, api_call in enumerate(change.calls):
+                params = dict(api_call.params)
+                if api_call.idempotent_token:
+                    params["clientToken"] = client_token(self.plan.target, change, n, api_call, live_fingerprint)
+                if api_call.operation in ("DeleteComponent", "DeleteWorkflow") and not _has_build(params):
+                    kept += self._delete_builds(api_call.operation, params)
+                    continue
+                try:
+                    self._call(api_call.operation, params)
+                except ApiError as err:
+                    if err.code == "ResourceNotFoundException" and change.action == DELETE:
+                        continue  # already gone: the goal is met
+                    if err.code == "ResourceDependencyException" and change.action == DELETE and "retainVersions" in change.reason:
+                        kept += 1  # still referenced: retention keeps it
+                        continue
+                    raise
+        except (ApiError, ApiUnavailable) as err:
+            self._record(index, Outcome(self.plan.target, change.address, change.action, FAILED, str(err),
+                                        getattr(err, "code", None), time.monotonic() - started))
+            return
+        detail = change.version.next if change.version else ""
+        if kept:
+            detail = f"{kept} version(s) kept: still in use or not owned by imagesync"
+        self._record(index, Outcome(self.plan.target, change.address, change.action,
+                                    _DONE_STATUS.get(change.action, UPDATED), detail,
+                                    elapsed=time.monotonic() - started))
+
+    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return call(self.client, operation, params, counter=self.counter, backoff=self.backoff)
+
+    def _delete_builds(self, operation: str, params: dict[str, Any]) -> int:
+        """Delete every build of one component or workflow version that imagesync owns."""
+        if operation == "DeleteComponent":
+            list_op, arn_key, version_key, list_key = (
+                "ListComponentBuildVersions", "componentBuildVersionArn", "componentVersionArn", "componentSummaryList")
+        else:
+            list_op, arn_key, version_key, list_key = (
+                "ListWorkflowBuildVersions", "workflowBuildVersionArn", "workflowVersionArn", "workflowSummaryList")
+        version_arn = params[arn_key]
+        builds: list[dict[str, Any]] = []
+        request: dict[str, Any] = {version_key: version_arn}
+        while True:
+            page = self._call(list_op, request)
+            builds.extend(page.get(list_key) or [])
+            if not page.get("nextToken"):
+                break
+            request = {**request, "nextToken": page["nextToken"]}
+        kept = 0
+        for build in builds:
+            tags = build.get("tags") or {}
+            if tags.get(PROJECT_TAG) != self.project or not tags.get(ADDRESS_TAG):
+                kept += 1
+                continue
+            try:
+                self._call(operation, {arn_key: build["arn"]})
+            except ApiError as err:
+                if err.code == "ResourceNotFoundException":
+                    continue
+                if err.code == "ResourceDependencyException":
+                    kept += 1
+                    continue
+                raise
+        return kept
+
+
+def _has_build(params: dict[str, Any]) -> bool:
+    arn = params.get("componentBuildVersionArn") or params.get("workflowBuildVersionArn") or ""
+    return arn.rsplit("/", 1)[-1].isdigit()

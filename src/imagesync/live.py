@@ -1,0 +1,178 @@
+"""Read live Image Builder state for one target with the fewest calls.
+
+Every List call is followed to its last `nextToken` (pages can be short or empty while more
+follow). A resource gets one Get only where its list item cannot describe it: the newest version
+of each component and workflow (documents and tags are not listed), and each infrastructure,
+distribution and lifecycle configuration whose name the manifests use (lists carry tags but not
+every field). Recipes and pipelines are fully described by their lists. Gets run concurrently,
+bounded by `concurrency`. Called by the planner; returns plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagesync import versioning
+from imagesync.aws import Backoff, CallCounter, call
+from imagesync.kinds import REGISTRY, Kind, arn_name
+from imagesync.sandbox.model import service_model
+
+PROJECT_TAG = "imagesync:project"
+ADDRESS_TAG = "imagesync:address"
+HASH_TAG = "imagesync:content-hash"
+PRUNE_TAG = "imagesync:prune"
+DEFAULT_CONCURRENCY = 16
+
+# Fields of Get responses that the service owns; never compared with the manifests.
+READ_ONLY = frozenset({
+    "arn", "name", "dateCreated", "dateUpdated", "dateLastRun", "dateNextRun", "tags", "platform",
+    "consecutiveFailures", "lastRunStatus", "owner", "timeoutMinutes",
+})
+
+
+@dataclass(frozen=True)
+class LiveVersion:
+    """One published version of a versioned resource (its newest build)."""
+
+    arn: str  # version ARN without build: .../component/NAME/1.2.3
+    version: str
+    tags: dict[str, str] | None = None  # None: not read (only the newest version is)
+    build_arn: str | None = None
+    document: str | None = None
+
+
+@dataclass
+class LiveResource:
+    """What exists under one kind and name in a target."""
+
+    kind: str
+    name: str
+    arn: str | None = None  # mutable kinds
+    tags: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None  # mutable kinds: fields as the Create call names them
+    versions: list[LiveVersion] = field(default_factory=list)  # versioned kinds, oldest first
+
+    @property
+    def newest(self) -> LiveVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    def managed_by(self, project: str) -> bool:
+        """Ours only when the address tag names this very resource and the project tag matches."""
+        if REGISTRY[self.kind].versioned:
+            tags = (self.newest.tags or {}) if self.newest else {}
+        else:
+            tags = self.tags
+        return tags.get(PROJECT_TAG) == project and tags.get(ADDRESS_TAG) == f"{self.kind}/{self.name}"
+
+
+@dataclass
+class LiveState:
+    """Everything read for one target, by (kind, arn name)."""
+
+    resources: dict[tuple[str, str], LiveResource] = field(default_factory=dict)
+
+    def get(self, kind: str, name: str) -> LiveResource | None:
+        return self.resources.get((kind, arn_name(name)))
+
+
+def read_live(
+    client: Any,
+    *,
+    wanted: dict[str, set[str]],
+    concurrency: int = DEFAULT_CONCURRENCY,
+    counter: CallCounter | None = None,
+    backoff: Backoff | None = None,
+) -> LiveState:
+    """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads)."""
+    state = LiveState()
+
+    def api(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return call(client, operation, params, counter=counter, backoff=backoff)
+
+    gets: list[tuple[LiveResource, Kind, str]] = []
+    for kind in REGISTRY:
+        items = _list_all(api, kind)
+        wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
+        if kind.versioned:
+            _group_versions(state, kind, items)
+            for res in state.resources.values():
+                if res.kind != kind.name or not res.versions:
+                    continue
+                newest = res.newest
+                assert newest is not None
+                if kind.built:
+                    gets.append((res, kind, newest.arn))
+        else:
+            for item in items:
+                res = LiveResource(kind.name, item["name"], arn=item["arn"], tags=dict(item.get("tags") or {}))
+                state.resources[(kind.name, arn_name(item["name"]))] = res
+                if kind.name == "ImagePipeline":
+                    res.body = _create_fields(kind, item)  # the list holds the whole pipeline
+                elif arn_name(item["name"]) in wanted_names:
+                    gets.append((res, kind, item["arn"]))
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        list(pool.map(lambda job: _read_one(api, *job), gets))
+    return state
+
+
+def _list_all(api: Any, kind: Kind) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"maxResults": 25}
+    if kind.name in ("Component", "Workflow", "ImageRecipe", "ContainerRecipe"):
+        params["owner"] = "Self"
+    items: list[dict[str, Any]] = []
+    while True:
+        page = api(kind.list_op, params)
+        items.extend(page.get(kind.list_key) or [])
+        token = page.get("nextToken")
+        if not token:
+            return items
+        params = {**params, "nextToken": token}
+
+
+def _group_versions(state: LiveState, kind: Kind, items: Iterable[dict[str, Any]]) -> None:
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_name.setdefault(arn_name(item["name"]), []).append(item)
+    for key, rows in by_name.items():
+        rows.sort(key=lambda r: versioning.parse(_version_of(kind, r)))
+        res = LiveResource(kind.name, rows[0]["name"])
+        for row in rows:
+            # Recipe summaries carry tags, so every recipe version's ownership is known from the list.
+            res.versions.append(LiveVersion(
+                arn=row["arn"],
+                version=_version_of(kind, row),
+                tags=dict(row["tags"]) if "tags" in row and not kind.built else None,
+            ))
+        state.resources[(kind.name, key)] = res
+
+
+def _version_of(kind: Kind, row: dict[str, Any]) -> str:
+    if "version" in row:
+        return str(row["version"]).split("/")[0]
+    return row["arn"].rsplit("/", 1)[1]  # recipe summaries name the version only in the ARN
+
+
+def _read_one(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:
+    item = api(kind.get_op, {kind.arn_member: arn})[kind.get_key]
+    if kind.versioned:
+        newest = res.newest
+        assert newest is not None
+        res.versions[-1] = LiveVersion(
+            arn=newest.arn,
+            version=newest.version,
+            tags=dict(item.get("tags") or {}),
+            build_arn=item["arn"],
+            document=item.get("data"),
+        )
+    else:
+        res.tags = dict(item.get("tags") or {})
+        res.body = _create_fields(kind, item)
+
+
+def _create_fields(kind: Kind, item: dict[str, Any]) -> dict[str, Any]:
+    """The live object restricted to what its Create call accepts, minus service-owned fields."""
+    members = service_model().operation_model(kind.create_op).input_shape.members
+    return {k: v for k, v in item.items() if k in members and k not in READ_ONLY and k != "clientToken"}

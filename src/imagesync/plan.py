@@ -1,0 +1,388 @@
+"""Plan: compare the desired model with live state and decide every change, in order.
+
+For each target, resources are visited dependencies first. A versioned resource (component,
+workflow, recipe) is hashed over its canonical Create request, with references resolved to the
+exact versions this plan will leave live; so a new component version changes its recipes' hash,
+which publishes new recipe versions, which moves their pipelines: the cascade falls out of
+ordinary hashing. Mutable kinds are diffed field by field after normalization and updated with
+their full-replacement Update call. Deletions (only with `--prune`) come last, dependents first.
+`plan_target` is pure; `make_plan` reads live state and calls it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from imagesync import __version__, versioning
+from imagesync.aws import CallCounter, Connector
+from imagesync.changes import (
+    CREATE,
+    DELETE,
+    NO_OP,
+    PUBLISH,
+    UPDATE,
+    ApiCall,
+    DiffItem,
+    Plan,
+    ResourceChange,
+    TargetPlan,
+    VersionChange,
+)
+from imagesync.diff import diff, document_diff, normalize
+from imagesync.errors import UserError
+from imagesync.kinds import REGISTRY, Kind, arn_name, thaw
+from imagesync.live import (
+    ADDRESS_TAG,
+    HASH_TAG,
+    PROJECT_TAG,
+    PRUNE_TAG,
+    LiveResource,
+    LiveState,
+    read_live,
+)
+from imagesync.model import Address, DesiredState, Resource, Target
+
+DELETE_ORDER = (
+    "LifecyclePolicy", "ImagePipeline", "ContainerRecipe", "ImageRecipe",
+    "DistributionConfiguration", "InfrastructureConfiguration", "Workflow", "Component",
+)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()  # empty: every target
+    prune: bool = False
+    allow_empty: bool = False
+    refresh_only: bool = False
+    concurrency: int = 16
+
+
+def selected_targets(desired: DesiredState, names: tuple[str, ...]) -> list[Target]:
+    known = {t.name: t for t in desired.project.targets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(f"unknown target(s): {', '.join(unknown)}; imagesync.yaml defines: {', '.join(known)}")
+    return [known[n] for n in names] if names else list(desired.project.targets)
+
+
+def make_plan(
+    desired: DesiredState, connector: Connector, options: PlanOptions, counter: CallCounter | None = None
+) -> Plan:
+    """Read live state for the selected targets and plan every change."""
+    targets = []
+    for target in selected_targets(desired, options.targets):
+        resources = desired.for_target(target.name)
+        wanted: dict[str, set[str]] = {}
+        for res in resources:
+            wanted.setdefault(res.kind, set()).add(res.name)
+        live = read_live(connector.imagebuilder(target), wanted=wanted, concurrency=options.concurrency, counter=counter)
+        targets.append(plan_target(desired, target, connector.account(target), live, options))
+    return Plan(
+        targets=tuple(targets),
+        imagesync_version=__version__,
+        manifest_digest=desired.digest,
+        manifest_root=desired.root,
+        options={"prune": options.prune, "allow_empty": options.allow_empty, "refresh_only": options.refresh_only,
+                 "targets": list(options.targets)},
+    )
+
+
+def plan_target(desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions) -> TargetPlan:
+    """The changes for one target (pure: no API calls)."""
+    planner = _TargetPlanner(desired, target, account, live, options)
+    return planner.run()
+
+
+class _TargetPlanner:
+    def __init__(self, desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions) -> None:
+        self.desired = desired
+        self.project = desired.project.name
+        self.target = target
+        self.account = account
+        self.live = live
+        self.options = options
+        self.planned: dict[Address, str] = {}  # address -> ARN the plan leaves live
+        self.moved: dict[Address, str] = {}  # address -> what changes (for cascade reasons)
+        self.changes: list[ResourceChange] = []
+        self.drift: list[ResourceChange] = []
+        self.warnings: list[str] = []
+
+    def run(self) -> TargetPlan:
+        resources = self.desired.for_target(self.target.name)
+        for res in resources:
+            if res.kind_info.versioned:
+                self._versioned(res)
+            else:
+                self._mutable(res)
+        self._prune(resources)
+        changes = [c for c in self.changes if not self.options.refresh_only]
+        fingerprints = {f"{k}/{r.name}": _fingerprint(r) for (k, _), r in sorted(self.live.resources.items())}
+        return TargetPlan(
+            target=self.target.name,
+            region=self.target.region,
+            account=self.account,
+            changes=tuple(changes),
+            drift=tuple(self.drift),
+            fingerprint=versioning.content_hash(fingerprints),
+            live_fingerprints=fingerprints,
+            warnings=tuple(self.warnings),
+        )
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def resolve(self, kind: str, name: str, form: str) -> str:
+        if form == "image":
+            return f"arn:aws:imagebuilder:{self.target.region}:{self.account}:image/{arn_name(name)}/x.x.x"
+        return self.planned[Address(kind, name)]
+
+    def _base_arn(self, res: Resource) -> str:
+        kind = res.kind_info
+        arn_type = kind.arn_type
+        if res.kind == "Workflow":
+            arn_type = f"workflow/{str(res.spec['type']).lower()}"
+        return f"arn:aws:imagebuilder:{self.target.region}:{self.account}:{arn_type}/{arn_name(res.name)}"
+
+    def _desired_tags(self, res: Resource) -> dict[str, str]:
+        tags = dict(thaw(res.spec.get("tags") or {}))
+        tags[PROJECT_TAG] = self.project
+        tags[ADDRESS_TAG] = str(res.address)
+        if res.annotations.get("imagesync/prune") == "disabled":
+            tags[PRUNE_TAG] = "disabled"
+        return tags
+
+    def _cascade_reason(self, res: Resource) -> str | None:
+        moved = [f"{a} -> {self.moved[a]}" for a in res.depends_on if a in self.moved]
+        return ("dependency changed: " + ", ".join(moved)) if moved else None
+
+    def _tag_calls(self, arn: str, live_tags: Mapping[str, str], wanted: Mapping[str, str]) -> tuple[list[ApiCall], list[DiffItem]]:
+        to_set = {k: v for k, v in wanted.items() if live_tags.get(k) != v}
+        to_remove = sorted(k for k in live_tags if k not in wanted and not k.startswith("aws:"))
+        calls, items = [], []
+        if to_set:
+            calls.append(ApiCall("TagResource", {"resourceArn": arn, "tags": to_set}))
+        if to_remove:
+            calls.append(ApiCall("UntagResource", {"resourceArn": arn, "tagKeys": to_remove}))
+        for k in sorted(to_set):
+            items.append(DiffItem("change" if k in live_tags else "add", f"tags.{k}", live_tags.get(k), to_set[k]))
+        for k in to_remove:
+            items.append(DiffItem("remove", f"tags.{k}", live_tags[k], None))
+        return calls, items
+
+    def _change(self, res: Resource, action: str, **kw: Any) -> ResourceChange:
+        return ResourceChange(
+            target=self.target.name,
+            kind=res.kind,
+            name=res.name,
+            action=action,
+            depends_on=tuple(str(a) for a in res.depends_on),
+            sensitive_paths=_sensitive_paths(res),
+            **kw,
+        )
+
+    # --- versioned kinds ------------------------------------------------------------------------
+
+    def _versioned(self, res: Resource) -> None:
+        kind = res.kind_info
+        body = kind.create_request(res.spec, res.name, self.resolve, version="0.0.0", document=res.document)
+        content = _canonical_content(kind, body, str(res.spec["version"]))
+        content_hash = versioning.content_hash(content)
+        live_res = self.live.get(res.kind, res.name)
+        versions = live_res.versions if live_res else []
+        newest = versions[-1] if versions else None
+        wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
+        base = self._base_arn(res)
+        managed = live_res is not None and live_res.managed_by(self.project)
+        after = {"spec": thaw(res.spec)}
+
+        if newest is not None and managed and (newest.tags or {}).get(HASH_TAG) == content_hash:
+            self.planned[res.address] = newest.arn
+            tag_target = newest.build_arn or newest.arn
+            calls, items = self._tag_calls(tag_target, newest.tags or {}, wanted_tags)
+            action = UPDATE if calls else NO_OP
+            self.changes.append(self._change(
+                res, action, after=after, diff=tuple(items), calls=tuple(calls),
+                reason="tags changed" if calls else "",
+            ))
+            return
+
+        level = str(res.spec.get("bump") or self.desired.project.defaults.get("bump") or "patch")
+        latest = newest.version if newest else None
+        if level == "auto":
+            level = versioning.auto_level(newest.document, res.document) if kind.built and newest else "patch"
+        next_version = versioning.next_version(str(res.spec["version"]), latest, level)
+        if newest is None:
+            reason, action = "new resource", CREATE
+        elif not managed:
+            reason = f"version {newest.version} was published outside imagesync; publishing above it"
+            action = PUBLISH
+            self.drift.append(self._change(
+                res, PUBLISH, reason=f"version {newest.version} of {res.address} was not published by imagesync",
+                version=VersionChange(newest.version, next_version, "drift"),
+            ))
+        else:
+            reason = self._cascade_reason(res) or "content changed"
+            action = PUBLISH
+            if level != "patch":
+                reason += f" ({level} bump)"
+        items: list[DiffItem] = []
+        if kind.built and newest is not None:
+            items = document_diff(newest.document, res.document)
+        request = {**body, "semanticVersion": next_version, "tags": wanted_tags}
+        self.planned[res.address] = f"{base}/{next_version}"
+        self.moved[res.address] = next_version
+        self.changes.append(self._change(
+            res, action, after=after, diff=tuple(items),
+            version=VersionChange(latest, next_version, reason),
+            reason=reason,
+            calls=(ApiCall(kind.create_op, request, idempotent_token=True),),
+        ))
+
+    # --- mutable kinds --------------------------------------------------------------------------
+
+    def _mutable(self, res: Resource) -> None:
+        kind = res.kind_info
+        body = kind.create_request(res.spec, res.name, self.resolve)
+        body.pop("tags", None)
+        desired_fields = normalize(res.kind, {k: v for k, v in body.items() if k != "name"})
+        content_hash = versioning.content_hash(desired_fields)
+        wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
+        live_res = self.live.get(res.kind, res.name)
+        after = {"spec": thaw(res.spec)}
+        if live_res is None:
+            self.planned[res.address] = kind.arn_base(self.target.region, self.account, res.name)
+            self.moved[res.address] = "created"
+            self.changes.append(self._change(
+                res, CREATE, after=after, reason="new resource",
+                calls=(ApiCall(kind.create_op, {**body, "tags": wanted_tags}, idempotent_token=True),),
+            ))
+            return
+        assert live_res.arn is not None
+        self.planned[res.address] = live_res.arn
+        if not live_res.managed_by(self.project):
+            self.warnings.append(
+                f"{res.address} exists in {self.target.name} but is not managed by project "
+                f"'{self.project}'; imagesync leaves it alone (adopt it by tagging it, or rename the manifest)"
+            )
+            self.changes.append(self._change(res, NO_OP, reason="exists and is not managed by imagesync"))
+            return
+        live_fields = normalize(res.kind, live_res.body or {})
+        items = diff(live_fields, desired_fields, "spec")
+        calls: list[ApiCall] = []
+        reason = ""
+        if items:
+            calls.append(ApiCall(kind.update_op or "", kind.update_request(res.spec, res.name, live_res.arn, self.resolve),
+                                 idempotent_token=True))
+            self.moved[res.address] = "updated"
+            if live_res.tags.get(HASH_TAG) == content_hash:
+                reason = "changed outside imagesync; restoring the manifest's values"
+                self.drift.append(self._change(res, UPDATE, diff=tuple(items), reason=reason))
+            else:
+                reason = self._cascade_reason(res) or "manifest changed"
+        tag_calls, tag_items = self._tag_calls(live_res.arn, live_res.tags, wanted_tags)
+        calls.extend(tag_calls)
+        if not items and tag_items:
+            reason = "tags changed"
+        self.changes.append(self._change(
+            res, UPDATE if calls else NO_OP,
+            before={"spec": live_fields}, after=after,
+            diff=tuple(items + [t for t in tag_items if t.path != f"tags.{HASH_TAG}"]),
+            reason=reason, calls=tuple(calls),
+        ))
+
+    # --- pruning --------------------------------------------------------------------------------
+
+    def _prune(self, resources: list[Resource]) -> None:
+        wanted = {(r.kind, arn_name(r.name)) for r in resources}
+        doomed = [
+            r for (kind, key), r in self.live.resources.items()
+            if (kind, key) not in wanted and r.managed_by(self.project)
+        ]
+        doomed.sort(key=lambda r: (DELETE_ORDER.index(r.kind), r.name))
+        if doomed and not self.options.prune:
+            names = ", ".join(f"{r.kind}/{r.name}" for r in doomed)
+            self.warnings.append(f"managed but no longer in the manifests (run with --prune to delete): {names}")
+            return
+        if doomed and not resources and not self.options.allow_empty:
+            self.warnings.append(
+                f"the manifests define nothing for target {self.target.name}; refusing to delete "
+                f"{len(doomed)} managed resource(s) without --allow-empty"
+            )
+            return
+        for live_res in doomed:
+            self._delete(live_res)
+        if self.options.prune:
+            self._retention(resources)
+
+    def _delete(self, live_res: LiveResource) -> None:
+        tags = live_res.tags if live_res.arn else ((live_res.newest.tags if live_res.newest else None) or {})
+        if tags.get(PRUNE_TAG) == "disabled":
+            self.warnings.append(f"{live_res.kind}/{live_res.name} is annotated imagesync/prune: disabled; kept")
+            return
+        kind = REGISTRY[live_res.kind]
+        if live_res.arn:
+            calls = (ApiCall(kind.delete_op, {kind.arn_member: live_res.arn}),)
+        else:
+            calls = tuple(
+                ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in reversed(live_res.versions)
+            )
+        self.changes.append(ResourceChange(
+            target=self.target.name, kind=live_res.kind, name=live_res.name, action=DELETE,
+            reason="no longer in the manifests", calls=calls,
+        ))
+
+    def _retention(self, resources: list[Resource]) -> None:
+        default_keep = int(self.desired.project.defaults.get("retainVersions") or 0)
+        for res in resources:
+            keep = int(res.spec.get("retainVersions", default_keep) or 0)
+            live_res = self.live.get(res.kind, res.name)
+            if not res.kind_info.versioned or keep <= 0 or live_res is None:
+                continue
+            if res.annotations.get("imagesync/prune") == "disabled":
+                continue
+            live_keep = keep - (1 if res.address in self.moved else 0)  # the new version counts
+            old = live_res.versions[: max(0, len(live_res.versions) - max(live_keep, 0))]
+            if not old:
+                continue
+            kind = res.kind_info
+            self.changes.append(self._change(
+                res, DELETE,
+                reason=f"retainVersions {keep}: deleting {len(old)} old version(s) no longer referenced",
+                calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
+            ))
+
+
+def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str) -> dict[str, Any]:
+    """What a versioned resource's hash covers: the Create request, documents parsed, no tags."""
+    content = copy.deepcopy(body)
+    content.pop("semanticVersion", None)
+    content.pop("tags", None)
+    content["version"] = spec_version
+    if kind.document_member and isinstance(content.get(kind.document_member), str):
+        try:
+            content[kind.document_member] = yaml.safe_load(content[kind.document_member])
+        except yaml.YAMLError:
+            pass  # the loader already reported it; hash the text as it is
+    return content
+
+
+def _fingerprint(live_res: LiveResource) -> str:
+    return versioning.content_hash({
+        "arn": live_res.arn,
+        "tags": live_res.tags,
+        "body": live_res.body,
+        "versions": [(v.version, v.tags, v.document) for v in live_res.versions],
+    })
+
+
+def _sensitive_paths(res: Resource) -> tuple[str, ...]:
+    paths = [f"spec.{p}" for p in res.spec.get("sensitive") or ()]
+    for i, comp in enumerate(res.spec.get("components") or ()):
+        for j, param in enumerate(comp.get("parameters") or ()):
+            if param.get("sensitive"):
+                paths.append(f"spec.components[{i}].parameters[{j}].value")
+    return tuple(paths)
