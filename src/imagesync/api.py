@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from imagesync.aws import CallCounter, Connector
+from imagesync.changes import FORMAT_VERSION, Plan
+from imagesync.errors import UserError
+from imagesync.execute import Outcome, Progress, apply_plan
+from imagesync.lock import lock_id, make_lock
 from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError, Problem
 from imagesync.model import DesiredState
+from imagesync.plan import PlanOptions, make_plan, selected_targets
 
 
 @dataclass(frozen=True)
@@ -29,3 +39,106 @@ def validate(root: str | os.PathLike[str]) -> ValidationResult:
     except ManifestError as err:
         return ValidationResult(None, tuple(err.problems))
     return ValidationResult(desired)
+
+
+# --- plan and apply -----------------------------------------------------------------------------
+
+
+LOCK_DIR = Path(".imagesync") / "locks"
+
+
+class StalePlan(UserError):
+    """A saved plan no longer matches the manifests or live state."""
+
+
+def plan(
+    root: str | os.PathLike[str], connector: Connector, options: PlanOptions, counter: CallCounter | None = None
+) -> tuple[Plan, DesiredState]:
+    """Load the manifests and plan every change for the selected targets."""
+    desired = load(root)
+    return make_plan(desired, connector, options, counter), desired
+
+
+def read_saved_plan(path: str | os.PathLike[str]) -> dict[str, object]:
+    """A plan saved with `plan --out`, checked for the format imagesync writes."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            saved = json.load(fh)
+    except OSError as exc:
+        raise UserError(f"cannot read plan file {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}:{exc.colno}: not a saved imagesync plan: {exc.msg}") from exc
+    if not isinstance(saved, dict) or saved.get("format_version") != FORMAT_VERSION or "manifest_root" not in saved:
+        raise UserError(f"{path}: not a saved imagesync plan (format_version {FORMAT_VERSION} expected)")
+    return saved
+
+
+def saved_options(saved: dict[str, object]) -> PlanOptions:
+    opts = saved.get("options") or {}
+    assert isinstance(opts, dict)
+    return PlanOptions(
+        targets=tuple(opts.get("targets") or ()),
+        prune=bool(opts.get("prune")),
+        allow_empty=bool(opts.get("allow_empty")),
+    )
+
+
+def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) -> None:
+    """Refuse a saved plan whose manifests or live objects changed since it was made."""
+    if saved.get("manifest_digest") != desired.digest:
+        raise StalePlan(
+            f"the manifests in {desired.root} changed since the plan was saved; run plan again"
+        )
+    saved_targets = {t["name"]: t for t in saved.get("targets") or []}  # type: ignore[union-attr]
+    changed: list[str] = []
+    for target in fresh.targets:
+        old = saved_targets.get(target.target, {}).get("live_fingerprints", {})
+        new = target.live_fingerprints
+        for address in sorted(set(old) | set(new)):
+            if old.get(address) != new.get(address):
+                changed.append(f"{target.target}:{address}")
+    if changed:
+        raise StalePlan(
+            "live state changed since the plan was saved; run plan again. Changed: " + ", ".join(changed)
+        )
+
+
+@contextmanager
+def target_locks(desired: DesiredState, options: PlanOptions, operation: str, timeout: float) -> Iterator[None]:
+    """Hold one writer lock per selected target for the duration of a `with` block."""
+    with ExitStack() as stack:
+        for target in selected_targets(desired, options.targets):
+            lock = make_lock(desired.project.lock, lock_id(desired.project.name, target.name), directory=LOCK_DIR)
+            stack.enter_context(lock.held(operation, timeout=timeout))
+        yield
+
+
+def apply(
+    source: str | os.PathLike[str],
+    connector: Connector,
+    options: PlanOptions,
+    *,
+    confirm: Callable[[Plan], bool] | None = None,
+    lock_timeout: float = 0.0,
+    parallelism: int = 4,
+    on_progress: Progress | None = None,
+    counter: CallCounter | None = None,
+) -> tuple[Plan, list[Outcome]]:
+    """Plan (or re-check a saved plan) and execute it under the targets' locks."""
+    saved = None
+    root = source
+    if Path(source).is_file():
+        saved = read_saved_plan(source)
+        root = str(saved["manifest_root"])
+        options = saved_options(saved)
+    desired = load(root)
+    with target_locks(desired, options, "apply", lock_timeout):
+        fresh = make_plan(desired, connector, options, counter)
+        if saved is not None:
+            check_fresh(saved, desired, fresh)
+        if not fresh.has_changes:
+            return fresh, []
+        if confirm is not None and not confirm(fresh):
+            return fresh, []
+        return fresh, apply_plan(fresh, connector, desired, parallelism=parallelism, on_progress=on_progress,
+                                 counter=counter)

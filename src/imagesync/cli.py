@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from imagesync import __version__
 from imagesync.errors import ImagesyncError
+
+DEFAULT_SANDBOX_STATE = os.path.join(".imagesync", "sandbox.json")
 
 
 def _rate(text: str) -> float:
@@ -66,6 +70,60 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     validate.set_defaults(handler=_cmd_validate)
 
+    connect = argparse.ArgumentParser(add_help=False)
+    group = connect.add_argument_group("connection")
+    group.add_argument(
+        "--sandbox", nargs="?", const=DEFAULT_SANDBOX_STATE, metavar="STATE_FILE|URL",
+        help=f"use the embedded Image Builder: a state file runs it in-process (default {DEFAULT_SANDBOX_STATE}), "
+             "the URL of a running 'imagesync sandbox serve' uses that one; no other AWS endpoint is contacted",
+    )
+    group.add_argument("--endpoint-url", help="Image Builder endpoint (AWS_ENDPOINT_URL_IMAGEBUILDER is honoured too)")
+    group.add_argument("--profile", help="AWS profile from the shared config files")
+    group.add_argument("--region", help="override every target's region")
+    group.add_argument("--target", action="append", default=[], metavar="NAME", help="only this target (repeatable)")
+    group.add_argument("--log-format", choices=("console", "json"), default="console", help="log format (default: console)")
+
+    plan = commands.add_parser(
+        "plan", parents=[connect],
+        help="show what apply would change, including the versions it would publish",
+        description="Diff the manifests in DIR against live Image Builder state and show every change.",
+    )
+    plan.add_argument("dir", nargs="?", default=".", metavar="DIR", help="manifest directory (default: .)")
+    plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for a later 'imagesync apply FILE'")
+    plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
+    plan.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the manifests")
+    plan.add_argument("--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target")
+    plan.add_argument("--refresh-only", action="store_true", help="report drift only; plan no changes")
+    plan.set_defaults(handler=_cmd_plan)
+
+    apply = commands.add_parser(
+        "apply", parents=[connect],
+        help="make Image Builder match the manifests (or execute a saved plan)",
+        description="Plan and apply the manifests in DIR, or apply a plan saved with 'plan --out' after "
+                    "checking that neither the manifests nor live state changed since.",
+    )
+    apply.add_argument("source", nargs="?", default=".", metavar="DIR|PLANFILE",
+                       help="manifest directory or saved plan (default: .)")
+    apply.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the manifests")
+    apply.add_argument("--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target")
+    apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
+    apply.add_argument("--parallelism", type=_positive_int, default=4, metavar="N",
+                       help="independent changes made at once (default: 4)")
+    apply.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
+                       help="wait this long for another apply's lock instead of failing at once (default: 0)")
+    apply.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    apply.set_defaults(handler=_cmd_apply)
+
+    unlock = commands.add_parser(
+        "unlock", help="release a stuck lock explicitly",
+        description="Release the lock LOCK_ID ('project/target'), for example one left by a crashed apply "
+                    "with the DynamoDB backend. A lock held by a running process is not released.",
+    )
+    unlock.add_argument("lock_id", metavar="LOCK_ID")
+    unlock.add_argument("--dir", default=".", metavar="DIR", help="manifest directory, for the lock settings (default: .)")
+    unlock.set_defaults(handler=_cmd_unlock)
+
     sandbox = commands.add_parser("sandbox", help="the embedded Image Builder emulation")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     sandbox_commands.required = True
@@ -94,6 +152,133 @@ def build_parser() -> argparse.ArgumentParser:
                             "or legacy (same version -> ResourceAlreadyExistsException)")
     serve.set_defaults(handler=_cmd_sandbox_serve)
     return parser
+
+
+def _connect_options(args: argparse.Namespace, source: str) -> tuple[Any, str]:
+    """Connection settings, and the manifest source; `--sandbox DIR` means the default state file."""
+    from imagesync.aws import ConnectOptions
+
+    sandbox = args.sandbox
+    if sandbox is not None and sandbox != DEFAULT_SANDBOX_STATE and os.path.isdir(sandbox) and source == ".":
+        sandbox, source = DEFAULT_SANDBOX_STATE, sandbox
+    return ConnectOptions(sandbox=sandbox, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region), source
+
+
+def _plan_options(args: argparse.Namespace) -> Any:
+    from imagesync.plan import PlanOptions
+
+    return PlanOptions(
+        targets=tuple(args.target),
+        prune=args.prune,
+        allow_empty=args.allow_empty,
+        refresh_only=getattr(args, "refresh_only", False),
+    )
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from imagesync import api
+    from imagesync.aws import Connector
+    from imagesync.render import json as render_json
+    from imagesync.render import text as render_text
+
+    options, source = _connect_options(args, args.dir)
+    with Connector(options) as connector:
+        plan, _ = api.plan(source, connector, _plan_options(args))
+    if args.out:
+        _write_file(args.out, render_json.render_plan(plan))
+    if args.format == "json":
+        sys.stdout.write(render_json.render_plan(plan))
+    else:
+        sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
+        if args.out:
+            print(f"\nSaved the plan to {args.out}. Apply exactly this plan with: imagesync apply {args.out}")
+    return 2 if args.detailed_exitcode and plan.has_changes else 0
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from imagesync import api
+    from imagesync.aws import Connector
+    from imagesync.render import text as render_text
+
+    options, source = _connect_options(args, args.source)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not args.auto_approve and not interactive:
+        raise _Usage("refusing to apply without --auto-approve: there is no terminal to confirm on")
+    started = time.monotonic()
+
+    def confirm(plan: Any) -> bool:
+        if args.auto_approve:
+            if args.format == "text":
+                sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
+            return True
+        sys.stdout.write(render_text.render_plan(plan, color=True))
+        answer = input("\nApply these changes? Only 'yes' will be accepted: ")
+        return answer.strip() == "yes"
+
+    def progress(outcome: Any) -> None:
+        if args.format != "text":
+            return
+        mark = {"failed": "x", "skipped": "-"}.get(outcome.status, "+")
+        detail = f" {outcome.detail}" if outcome.detail else ""
+        print(f"  [{mark}] {outcome.target}: {outcome.address} {outcome.status}{detail} "
+              f"({outcome.elapsed:.1f}s, {time.monotonic() - started:.1f}s total)", flush=True)
+
+    with Connector(options) as connector:
+        plan, outcomes = api.apply(
+            source, connector, _plan_options(args), confirm=confirm, lock_timeout=args.lock_timeout,
+            parallelism=args.parallelism, on_progress=progress,
+        )
+    failed = [o for o in outcomes if o.status == "failed"]
+    if args.format == "json":
+        print(json.dumps({"outcomes": [o.to_json() for o in outcomes], "failed": len(failed)}, indent=2))
+    elif not plan.has_changes:
+        print("No changes. Image Builder matches the manifests.")
+    elif not outcomes:
+        print("Apply cancelled.")
+    else:
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        print(f"\nApply {'failed' if failed else 'complete'}: {summary}.")
+        for o in failed:
+            print(f"error: {o.target}: {o.address}: {o.detail}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    from imagesync import api
+    from imagesync.lock import unlock
+
+    desired = api.load(args.dir)
+    config = desired.project.lock
+    if config.get("backend", "file") == "dynamodb":
+        import boto3
+
+        info = unlock(args.lock_id, dynamodb_client=boto3.client("dynamodb"), table=str(config["table"]))
+    else:
+        info = unlock(args.lock_id, directory=api.LOCK_DIR)
+    if info is None:
+        print(f"{args.lock_id}: not locked")
+    else:
+        print(f"released {args.lock_id} (held by {info.who}, pid {info.pid}, {info.operation} since {info.created})")
+    return 0
+
+
+def _write_file(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _Usage(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -128,6 +313,8 @@ def _cmd_sandbox_serve(args: argparse.Namespace) -> int:
         raise _Usage(str(exc)) from exc
     try:
         served = RunningSandbox(Sandbox(args.state, versioning=args.versioning, faults=faults), args.host, args.port)
+    except ValueError as exc:
+        raise _Usage(str(exc)) from exc
     except OSError as exc:
         raise _Usage(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     print(f"endpoint={served.endpoint_url}", flush=True)

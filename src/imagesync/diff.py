@@ -125,7 +125,7 @@ def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
         elif key not in old_steps:
             items.append(DiffItem("add", path, None, new_steps[key]))
         elif old_steps[key] != new_steps[key]:
-            items.append(DiffItem("change", path, old_steps[key], new_steps[key]))
+            items.extend(diff(old_steps[key], new_steps[key], path))
     rest_old = {k: v for k, v in old.items() if k != "phases"}
     rest_new = {k: v for k, v in new.items() if k != "phases"}
     items.extend(diff(rest_old, rest_new, "document"))

@@ -1,0 +1,43 @@
+"""The JSON plan (SPEC §4, Outputs: JSON): `Plan.to_json()` with sensitive values masked.
+
+This is the `--format json` output and the saved plan; it validates against `schemas/plan.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from imagesync.changes import Plan, ResourceChange
+from imagesync.render.mask import mask_diff_value, mask_document
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as indented JSON with a trailing newline; sensitive values read "(sensitive)"."""
+    return json.dumps(plan_document(plan), indent=2, sort_keys=False) + "\n"
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """`plan.to_json()` with every resource change's sensitive values masked."""
+    document = plan.to_json()
+    document["resource_changes"] = [_masked(c) for t in plan.targets for c in t.changes]
+    document["resource_drift"] = [_masked(c) for t in plan.targets for c in t.drift]
+    return document
+
+
+def _masked(change: ResourceChange) -> dict[str, Any]:
+    data = change.to_json()
+    sensitive = change.sensitive_paths
+    if not sensitive:
+        return data
+    data["before"] = mask_document(data["before"], sensitive)
+    data["after"] = mask_document(data["after"], sensitive)
+    data["diff"] = [
+        {
+            **item,
+            "old": mask_diff_value(item["path"], item["old"], sensitive),
+            "new": mask_diff_value(item["path"], item["new"], sensitive),
+        }
+        for item in data["diff"]
+    ]
+    return data
