@@ -93,8 +93,10 @@ def read_live(
         return call(client, operation, params, counter=counter, backoff=backoff)
 
     gets: list[tuple[LiveResource, Kind, str]] = []
-    for kind in REGISTRY:
-        items = _list_all(api, kind)
+    kinds = list(REGISTRY)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(kinds)))) as pool:
+        listed = list(pool.map(lambda kind: _list_all(api, kind), kinds))  # kinds page independently
+    for kind, items in zip(kinds, listed):
         wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
         if kind.versioned:
             _group_versions(state, kind, items)

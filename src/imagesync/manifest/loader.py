@@ -72,8 +72,13 @@ class _Loader:
         manifests: list[_Manifest] = []
         documents_named: set[Path] = set()
         candidates = list(self._yaml_files())
-        parsed = {path: load_file(str(path), self._display(path), Problems()) for path in candidates}
-        for path, docs in parsed.items():
+        # Parse every file once; problems are kept per file so that document files named by a
+        # manifest (read again as documents later) do not report manifest errors.
+        parsed: dict[Path, tuple[list[Located], Problems]] = {}
+        for path in candidates:
+            found = Problems()
+            parsed[path] = (load_file(str(path), self._display(path), found), found)
+        for path, (docs, _) in parsed.items():
             for doc in docs:
                 if isinstance(doc.value, dict) and "apiVersion" in doc.value:
                     for key in ("documentFile", "dockerfileTemplateFile"):
@@ -84,7 +89,9 @@ class _Loader:
             if path.resolve() in documents_named:
                 continue
             self._hash_file(path)
-            for doc in load_file(str(path), self._display(path), self.problems):
+            docs, found = parsed[path]
+            self.problems.items.extend(found.items)
+            for doc in docs:
                 manifest = self._envelope(doc)
                 if manifest is not None:
                     manifests.append(manifest)

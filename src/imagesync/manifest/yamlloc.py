@@ -21,6 +21,9 @@ from imagesync.manifest.problems import Problem, Problems
 
 Path = tuple[str | int, ...]
 
+# libyaml's parser when PyYAML was built with it (same nodes and marks, about 10x faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
@@ -144,7 +147,7 @@ def load_text(text: str, file: str, problems: Problems) -> list[Located]:
     docs: list[Located] = []
     builder = _Builder(file, problems)
     try:
-        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        for node in yaml.compose_all(text, Loader=_LOADER):
             if node is None:
                 continue
             try:
