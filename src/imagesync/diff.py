@@ -116,7 +116,7 @@ def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
     old, new = _load(old_text), _load(new_text)
     if old is None or new is None:
         return [] if old_text == new_text else [DiffItem("change", "document", old_text, new_text)]
-    old_steps, new_steps = awstoe.step_index(old), awstoe.step_index(new)
+    old_steps, new_steps = _steps(old), _steps(new)
     items = []
     for key in sorted(set(old_steps) | set(new_steps)):
         path = "document." + ".".join(key)
@@ -126,10 +126,22 @@ def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
             items.append(DiffItem("add", path, None, new_steps[key]))
         elif old_steps[key] != new_steps[key]:
             items.extend(diff(old_steps[key], new_steps[key], path))
-    rest_old = {k: v for k, v in old.items() if k != "phases"}
-    rest_new = {k: v for k, v in new.items() if k != "phases"}
+    rest_old = {k: v for k, v in old.items() if k not in ("phases", "steps")}
+    rest_new = {k: v for k, v in new.items() if k not in ("phases", "steps")}
     items.extend(diff(rest_old, rest_new, "document"))
     return items
+
+
+def _steps(document: dict[str, Any]) -> dict[tuple[str, ...], Any]:
+    """Steps by (phase, step) for AWSTOE documents, by (step,) for workflow documents."""
+    if "phases" in document:
+        return dict(awstoe.step_index(document))
+    steps = document.get("steps")
+    indexed: dict[tuple[str, ...], Any] = {}
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and isinstance(step.get("name"), str):
+            indexed.setdefault((step["name"],), step)
+    return indexed
 
 
 def _load(text: str | None) -> dict[str, Any] | None:

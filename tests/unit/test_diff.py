@@ -1,0 +1,112 @@
+"""Normalization and diffing: idempotent normalization, imagesync's own diff items, step diffs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imagesync.changes import DiffItem
+from imagesync.diff import diff, document_diff, normalize
+
+PIPELINE = {
+    "imageRecipeArn": "arn:aws:imagebuilder:us-east-1:111111111111:image-recipe/base/1.0.0",
+    "infrastructureConfigurationArn": "arn:aws:imagebuilder:us-east-1:111111111111:infrastructure-configuration/b",
+    "schedule": {"scheduleExpression": "cron(0 4 ? * MON *)"},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "with_defaults", "without"),
+    [
+        ("ImagePipeline",
+         {**PIPELINE, "enhancedImageMetadataEnabled": True, "status": "ENABLED",
+          "imageTestsConfiguration": {"imageTestsEnabled": True, "timeoutMinutes": 720},
+          "schedule": {**PIPELINE["schedule"], "timezone": "UTC",
+                       "pipelineExecutionStartCondition": "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"}},
+         PIPELINE),
+        ("InfrastructureConfiguration",
+         {"instanceProfileName": "p", "terminateInstanceOnFailure": True, "instanceTypes": ["b", "a"]},
+         {"instanceProfileName": "p", "instanceTypes": ["a", "b"]}),
+        ("LifecyclePolicy", {"executionRole": "r", "status": "ENABLED"}, {"executionRole": "r"}),
+    ],
+    ids=["pipeline", "infrastructure", "lifecycle"],
+)
+def test_server_defaults_and_set_order_never_differ(kind: str, with_defaults: dict, without: dict) -> None:
+    assert normalize(kind, with_defaults) == normalize(kind, without)
+    assert diff(normalize(kind, with_defaults), normalize(kind, without)) == []
+
+
+def test_a_non_default_value_still_differs() -> None:
+    changed = {**PIPELINE, "enhancedImageMetadataEnabled": False}
+    assert diff(normalize("ImagePipeline", PIPELINE), normalize("ImagePipeline", changed), "spec") == [
+        DiffItem("add", "spec.enhancedImageMetadataEnabled", None, False)
+    ]
+
+
+json_leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+bodies = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["schedule", "timezone", "status", "instanceTypes", "enhancedImageMetadataEnabled", "x", "y"]), inner, max_size=4),
+    max_leaves=15,
+)
+
+
+@given(st.sampled_from(["ImagePipeline", "InfrastructureConfiguration", "DistributionConfiguration",
+                        "LifecyclePolicy"]), st.dictionaries(st.text(max_size=5), bodies, max_size=5))
+def test_normalize_is_idempotent_and_does_not_mutate(kind: str, body: dict) -> None:
+    original = copy.deepcopy(body)
+    once = normalize(kind, body)
+    assert normalize(kind, once) == once
+    assert body == original
+
+
+def test_diff_items_name_paths_with_indexes() -> None:
+    old = {"distributions": [{"region": "us-east-1", "x": 1}], "description": "a"}
+    new = {"distributions": [{"region": "us-east-1", "x": 2}], "keyPair": "k"}
+    assert diff(old, new, "spec") == [
+        DiffItem("remove", "spec.description", "a", None),
+        DiffItem("change", "spec.distributions[0].x", 1, 2),
+        DiffItem("add", "spec.keyPair", None, "k"),
+    ]
+
+
+COMPONENT = """\
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: A
+        action: ExecuteBash
+        inputs: {commands: [echo a]}
+      - name: B
+        action: ExecuteBash
+        inputs: {commands: [echo b]}
+"""
+
+
+def test_document_diff_is_step_level() -> None:
+    new = COMPONENT.replace("echo a", "echo A").replace(
+        "      - name: B\n        action: ExecuteBash\n        inputs: {commands: [echo b]}\n",
+        "      - name: C\n        action: Reboot\n",
+    )
+    items = document_diff(COMPONENT, new)
+    assert [(i.op, i.path) for i in items] == [
+        ("change", "document.build.A.inputs.commands[0]"),
+        ("remove", "document.build.B"),
+        ("add", "document.build.C"),
+    ]
+
+
+def test_document_diff_ignores_comments_and_key_order() -> None:
+    reordered = "# comment\n" + COMPONENT.replace("schemaVersion: 1.0\n", "") + "schemaVersion: 1.0\n"
+    assert document_diff(COMPONENT, reordered) == []
+
+
+def test_workflow_document_diff_is_by_step_name() -> None:
+    old = "schemaVersion: 1.0\nsteps:\n  - name: Launch\n    action: LaunchInstance\n    onFailure: Abort\n"
+    new = old.replace("Abort", "Continue")
+    assert [(i.op, i.path) for i in document_diff(old, new)] == [("change", "document.Launch.onFailure")]
