@@ -5,26 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from imagesync.sandbox import RunningSandbox, running
-
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-
-SIMPLE_DOCUMENT = """\
-schemaVersion: 1.0
-phases:
-  - name: build
-    steps:
-      - name: SayHello
-        action: ExecuteBash
-        inputs:
-          commands:
-            - echo "hello ${HOME}"
-"""
+from support import REGION, make_client
 
 
 @pytest.fixture(autouse=True)
@@ -41,18 +25,6 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def sandbox() -> Iterator[RunningSandbox]:
     with running() as served:
         yield served
-
-
-def make_client(endpoint_url: str, region: str = REGION, **config: Any) -> Any:
-    """A real boto3 Image Builder client talking HTTP to a sandbox."""
-    return boto3.client(
-        "imagebuilder",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(**config) if config else None,
-    )
 
 
 @pytest.fixture

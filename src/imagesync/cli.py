@@ -57,9 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    # -v is global: accepted before or after the subcommand.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help="show tracebacks and debug logs")
 
     validate = commands.add_parser(
-        "validate",
+        "validate", parents=[verbosity],
         help="check manifests offline: YAML, schemas, references, cycles, documents",
         description=(
             "Check the manifests in DIR without contacting AWS. Prints every problem as "
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     validate.set_defaults(handler=_cmd_validate)
 
-    connect = argparse.ArgumentParser(add_help=False)
+    connect = argparse.ArgumentParser(add_help=False, parents=[verbosity])
     group = connect.add_argument_group("connection")
     group.add_argument(
         "--sandbox", nargs="?", const=DEFAULT_SANDBOX_STATE, metavar="STATE_FILE|URL",
@@ -116,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(handler=_cmd_apply)
 
     unlock = commands.add_parser(
-        "unlock", help="release a stuck lock explicitly",
+        "unlock", parents=[verbosity], help="release a stuck lock explicitly",
         description="Release the lock LOCK_ID ('project/target'), for example one left by a crashed apply "
                     "with the DynamoDB backend. A lock held by a running process is not released.",
     )
@@ -128,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     sandbox_commands.required = True
     serve = sandbox_commands.add_parser(
-        "serve",
+        "serve", parents=[verbosity],
         help="serve the Image Builder API on loopback until SIGTERM/SIGINT",
         description=(
             "Serve an emulated EC2 Image Builder API. The first line of stdout is "

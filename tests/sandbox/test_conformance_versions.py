@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from conftest import ACCOUNT, REGION, SIMPLE_DOCUMENT, make_client
+from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, make_client
 from imagesync.sandbox import RunningSandbox, running
 
 # --- fixtures -----------------------------------------------------------------------------------

@@ -80,13 +80,15 @@ class _Loader:
             parsed[path] = (load_file(str(path), self._display(path), found), found)
         for path, (docs, _) in parsed.items():
             for doc in docs:
-                if isinstance(doc.value, dict) and "apiVersion" in doc.value:
-                    for key in ("documentFile", "dockerfileTemplateFile"):
-                        ref = (doc.value.get("spec") or {}).get(key) if isinstance(doc.value.get("spec"), dict) else None
-                        if isinstance(ref, str):
-                            documents_named.add((path.parent / ref).resolve())
+                spec = doc.value.get("spec") if isinstance(doc.value, dict) and "apiVersion" in doc.value else None
+                for key in ("documentFile", "dockerfileTemplateFile"):
+                    ref = spec.get(key) if isinstance(spec, dict) else None
+                    for name in self._per_target(project, ref) if isinstance(ref, str) else ():
+                        real = _resolved(path.parent / name)
+                        if real is not None:
+                            documents_named.add(real)
         for path in candidates:
-            if path.resolve() in documents_named:
+            if _resolved(path) in documents_named:
                 continue
             self._hash_file(path)
             docs, found = parsed[path]
@@ -106,6 +108,18 @@ class _Loader:
             root=str(self.root),
             digest=self.hash.hexdigest(),
         )
+
+    def _per_target(self, project: Project | None, text: str) -> set[str]:
+        """`text` as each target would read it (document paths may use placeholders)."""
+        if "${" not in text or project is None:
+            return {text}
+        names = set()
+        for target in project.targets:
+            def replace(match: re.Match[str], target: Target = target) -> str:
+                found = _lookup(project, target, match.group(1), match.group(2))
+                return found if isinstance(found, str) else match.group(0)
+            names.add(PLACEHOLDER.sub(replace, text))
+        return names
 
     def _display(self, path: Path) -> str:
         try:
@@ -131,9 +145,8 @@ class _Loader:
                 yield path
 
     def _inside(self, path: Path) -> bool:
-        try:
-            real = path.resolve()
-        except (OSError, RuntimeError):
+        real = _resolved(path)
+        if real is None:
             return False
         return real == self.real_root or self.real_root in real.parents
 
@@ -197,7 +210,7 @@ class _Loader:
             )
             return None
         kind = value.get("kind")
-        if kind not in REGISTRY:
+        if not isinstance(kind, str) or kind not in REGISTRY:
             self.problems.add(
                 doc.at(("kind",)),
                 f"unknown kind {kind!r}; expected one of: {', '.join(REGISTRY.names())}",
@@ -217,12 +230,15 @@ class _Loader:
             wanted = m.doc.value.get("metadata", {}).get("targets")
             if isinstance(wanted, list):
                 for i, t in enumerate(wanted):
-                    if t not in known_targets:
+                    if not isinstance(t, str):
+                        self.problems.add(m.doc.at(("metadata", "targets", i)),
+                                          f"metadata.targets[{i}]: {t!r} is not of type 'string'; list target names")
+                    elif t not in known_targets:
                         self.problems.add(
                             m.doc.at(("metadata", "targets", i)),
                             f"unknown target {t!r}; {PROJECT_FILE} defines: {', '.join(sorted(known_targets))}",
                         )
-                targets = [t for t in project.targets if t.name in wanted]
+                targets = [t for t in project.targets if t.name in [w for w in wanted if isinstance(w, str)]]
             else:
                 targets = list(project.targets)
             for target in targets:
@@ -404,19 +420,31 @@ class _Loader:
         reported: set[frozenset[Address]] = set()
         for target in project.targets:
             mine = {r.address: r for r in resources.values() if r.target == target.name}
-            sorter: graphlib.TopologicalSorter[Address] = graphlib.TopologicalSorter()
-            for address, r in sorted(mine.items()):
-                sorter.add(address, *[d for d in r.depends_on if d in mine])
-            try:
-                sorter.prepare()
-            except graphlib.CycleError as exc:
-                cycle = list(exc.args[1])
-                key = frozenset(cycle)
-                if key in reported:
-                    continue
-                reported.add(key)
-                first = mine[cycle[0]]
-                self.problems.add(first.location, "dependency cycle: " + " -> ".join(str(a) for a in cycle))
+            edges = {a: {d for d in r.depends_on if d in mine} for a, r in mine.items()}
+            for _ in range(len(mine)):  # each round reports one cycle and breaks it
+                sorter = graphlib.TopologicalSorter(edges)
+                try:
+                    sorter.prepare()
+                    break
+                except graphlib.CycleError as exc:
+                    cycle = list(exc.args[1])
+                    edges[cycle[1]].discard(cycle[0])
+                    nodes = cycle[:-1]  # report from the smallest address, so the text is stable
+                    start = nodes.index(min(nodes))
+                    cycle = nodes[start:] + nodes[:start] + [nodes[start]]
+                    key = frozenset(cycle)
+                    if key in reported:
+                        continue
+                    reported.add(key)
+                    self.problems.add(mine[cycle[0]].location, "dependency cycle: " + " -> ".join(map(str, cycle)))
+
+
+def _resolved(path: Path) -> Path | None:
+    """The real path, or None for a path that cannot exist (a NUL byte, a link loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
 
 
 def dotted(path: tuple[Any, ...]) -> str:
@@ -504,6 +532,9 @@ def _explain(error: jsonschema.ValidationError) -> tuple[tuple[Any, ...], str]:
                 if inner_path and len(inner_path) >= len(path):
                     return inner_path, message
                 return path, f"{where}: {message.split(': ', 1)[-1]}"
+    if error.validator in ("maxLength", "minLength") and isinstance(error.instance, str):
+        limit = "at most" if error.validator == "maxLength" else "at least"
+        return path, f"{where}: is {len(error.instance)} characters long; it must be {limit} {error.validator_value}"
     if error.validator == "required":
         return path, f"{where}: {error.message}"
     return path, f"{where}: {error.message}"

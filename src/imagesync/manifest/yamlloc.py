@@ -146,8 +146,11 @@ def load_text(text: str, file: str, problems: Problems) -> list[Located]:
         return []
     docs: list[Located] = []
     builder = _Builder(file, problems)
+    # libyaml recurses in C and crashes on pathological nesting; such input goes to the Python
+    # parser, whose RecursionError is reported as a problem below.
+    loader = yaml.SafeLoader if _looks_deep(text) else _LOADER
     try:
-        for node in yaml.compose_all(text, Loader=_LOADER):
+        for node in yaml.compose_all(text, Loader=loader):
             if node is None:
                 continue
             try:
@@ -168,6 +171,20 @@ def load_text(text: str, file: str, problems: Problems) -> list[Located]:
     except RecursionError:
         problems.add(Location(file, 1, 1), "invalid YAML: the document nests too deeply")
     return docs
+
+
+def _looks_deep(text: str) -> bool:
+    """A cheap over-estimate of nesting: open flow brackets, or very deep indentation."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    if deepest > MAX_DEPTH:
+        return True
+    return any(len(line) - len(line.lstrip(" -")) > 4 * MAX_DEPTH for line in text.splitlines())
 
 
 def load_file(path: str, display: str, problems: Problems) -> list[Located]:

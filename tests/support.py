@@ -1,0 +1,39 @@
+"""Helpers shared by the test suites: constants and a real boto3 client for a sandbox.
+
+Importable as `support` (pytest puts tests/ on sys.path); conftest.py files are not imported
+by name, since several directories have one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+SIMPLE_DOCUMENT = """\
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: SayHello
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "hello ${HOME}"
+"""
+
+
+def make_client(endpoint_url: str, region: str = REGION, **config: Any) -> Any:
+    """A real boto3 Image Builder client talking HTTP to a sandbox."""
+    return boto3.client(
+        "imagebuilder",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**config) if config else None,
+    )
