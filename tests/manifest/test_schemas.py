@@ -387,4 +387,5 @@ def test_schemas_load_from_an_installed_wheel(tmp_path: Path) -> None:
         "print(json.dumps([p.name for p in (r.files('imagesync') / 'schemas').iterdir()]))"
     )
     packaged = run(python, "-c", listing)
-    assert sorted(json.loads(packaged.stdout)) == sorted(f"{stem}.json" for stem in ALL_FILES)
+    # the generated manifest schemas, plus the hand-written schema of the plan JSON
+    assert sorted(json.loads(packaged.stdout)) == sorted([*(f"{stem}.json" for stem in ALL_FILES), "plan.json"])
