@@ -26,6 +26,8 @@ from imagesync.errors import PermanentError, TransientError, UserError
 from imagesync.model import Target
 
 SANDBOX_ACCOUNT = "123456789012"
+# An endpoint that refuses connections is most likely wrong, not busy: give up sooner.
+MAX_REFUSALS = 3
 TRANSIENT_CODES = frozenset({
     "CallRateLimitExceededException",
     "TooManyRequestsException",
@@ -118,6 +120,7 @@ def call(client: Any, operation: str, params: dict[str, Any], *, backoff: Backof
     method = getattr(client, _snake(operation))
     delays = backoff.delays()
     retry = False
+    refusals = 0
     while True:
         if counter is not None:
             counter.add(operation, retry)
@@ -125,7 +128,9 @@ def call(client: Any, operation: str, params: dict[str, Any], *, backoff: Backof
             response = method(**params)
         except Exception as exc:  # classified right below; nothing is swallowed
             error = classify(operation, exc)
-            if isinstance(error, ApiUnavailable):
+            refused = isinstance(exc, botocore.exceptions.EndpointConnectionError)
+            refusals = refusals + 1 if refused else refusals
+            if isinstance(error, ApiUnavailable) and refusals < MAX_REFUSALS:
                 delay = next(delays, None)
                 if delay is not None:
                     backoff.sleep(delay)

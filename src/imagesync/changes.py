@@ -114,6 +114,9 @@ class Plan:
     manifest_digest: str
     manifest_root: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Random per plan: clientTokens derive from it, so retries within an apply reuse their token
+    # while a later plan (which re-reads live state first) never replays an old request.
+    plan_id: str = ""
 
     def summary(self) -> dict[str, int]:
         counts = {PUBLISH: 0, CREATE: 0, UPDATE: 0, DELETE: 0}
@@ -135,6 +138,7 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
+            "plan_id": self.plan_id,
             "imagesync_version": self.imagesync_version,
             "manifest_digest": self.manifest_digest,
             "manifest_root": self.manifest_root,

@@ -344,7 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImagesyncError as err:
         if args.verbose:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        from imagesync.manifest.problems import ManifestError
+
+        if isinstance(err, ManifestError):
+            for problem in err.problems:  # each already reads "path:line:col: error: ..."
+                print(problem, file=sys.stderr)
+        else:
+            print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130

@@ -1,9 +1,9 @@
 """Apply a plan: make its API calls in dependency order, safely, and report every outcome.
 
-Each create, publish and update carries a deterministic `clientToken` derived from the target,
-the resource, the request and the live state the plan saw, so a retried call (after throttling,
-a 5xx or a dropped connection) or a call re-sent by a resumed apply is answered with the
-original result instead of publishing twice. Changes run concurrently where the dependency
+Each create, publish and update carries a `clientToken` derived from the plan's id, the target,
+the resource and the request, so a retried call (after throttling, a 5xx or a dropped
+connection) is answered with the original result instead of publishing twice. A resumed apply
+plans again first, and its fresh live reading shows what the interrupted one already did. Changes run concurrently where the dependency
 graph allows (bounded by `parallelism`); when one fails, its dependents are skipped and
 independent branches go on. Deletions run last, one at a time, dependents first.
 """
@@ -55,9 +55,9 @@ class Outcome:
 Progress = Callable[[Outcome], None]
 
 
-def client_token(target: str, change: ResourceChange, index: int, api_call: ApiCall, live_fingerprint: str) -> str:
-    """Deterministic token: same target, resource, request and live state -> same token."""
-    material = versioning.canonical([target, change.address, index, api_call.operation, api_call.params, live_fingerprint])
+def client_token(plan_id: str, target: str, change: ResourceChange, index: int, api_call: ApiCall) -> str:
+    """Deterministic within a plan: the same plan, target, resource and request give the same token."""
+    material = versioning.canonical([plan_id, target, change.address, index, api_call.operation, api_call.params])
     return hashlib.sha256(material.encode()).hexdigest()[:64]
 
 
@@ -76,7 +76,7 @@ def apply_plan(
     for target_plan in plan.targets:
         target = desired.project.target(target_plan.target)
         runner = _TargetRunner(
-            target_plan, connector.imagebuilder(target), desired.project.name,
+            plan.plan_id, target_plan, connector.imagebuilder(target), desired.project.name,
             parallelism=parallelism, on_progress=on_progress, counter=counter, backoff=backoff,
         )
         outcomes.extend(runner.run())
@@ -84,8 +84,9 @@ def apply_plan(
 
 
 class _TargetRunner:
-    def __init__(self, plan: TargetPlan, client: Any, project: str, *, parallelism: int,
+    def __init__(self, plan_id: str, plan: TargetPlan, client: Any, project: str, *, parallelism: int,
                  on_progress: Progress | None, counter: CallCounter | None, backoff: Backoff | None) -> None:
+        self.plan_id = plan_id
         self.plan = plan
         self.client = client
         self.project = project
@@ -148,13 +149,12 @@ class _TargetRunner:
 
     def _execute(self, index: int, change: ResourceChange) -> None:
         started = time.monotonic()
-        live_fingerprint = self.plan.live_fingerprints.get(change.address, "absent")
         kept = 0
         try:
             for n, api_call in enumerate(change.calls):
                 params = dict(api_call.params)
                 if api_call.idempotent_token:
-                    params["clientToken"] = client_token(self.plan.target, change, n, api_call, live_fingerprint)
+                    params["clientToken"] = client_token(self.plan_id, self.plan.target, change, n, api_call)
                 if api_call.operation in ("DeleteComponent", "DeleteWorkflow") and not _has_build(params):
                     kept += self._delete_builds(api_call.operation, params)
                     continue

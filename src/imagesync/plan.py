@@ -12,6 +12,7 @@ their full-replacement Update call. Deletions (only with `--prune`) come last, d
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,7 @@ def make_plan(
         targets.append(plan_target(desired, target, connector.account(target), live, options))
     return Plan(
         targets=tuple(targets),
+        plan_id=uuid.uuid4().hex,
         imagesync_version=__version__,
         manifest_digest=desired.digest,
         manifest_root=desired.root,
@@ -337,7 +339,8 @@ class _TargetPlanner:
 
     def _retention(self, resources: list[Resource]) -> None:
         default_keep = int(self.desired.project.defaults.get("retainVersions") or 0)
-        for res in resources:
+        # Dependents first: a recipe version goes before the component versions it pins.
+        for res in sorted(resources, key=lambda r: (DELETE_ORDER.index(r.kind), r.name)):
             keep = int(res.spec.get("retainVersions", default_keep) or 0)
             live_res = self.live.get(res.kind, res.name)
             if not res.kind_info.versioned or keep <= 0 or live_res is None:
@@ -351,7 +354,8 @@ class _TargetPlanner:
             kind = res.kind_info
             self.changes.append(self._change(
                 res, DELETE,
-                reason=f"retainVersions {keep}: deleting {len(old)} old version(s) no longer referenced",
+                reason=f"retainVersions {keep}: deleting up to {len(old)} older version(s); "
+                       "versions something still references are kept",
                 calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
             ))
 
