@@ -38,7 +38,7 @@ TRANSIENT_CODES = frozenset({
     "RequestTimeout",
 })
 _CLIENT_CONFIG = Config(
-    retries={"max_attempts": 1, "mode": "standard"},  # retries are ours, see call()
+    retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt: retries are ours, see call()
     max_pool_connections=32,
     connect_timeout=5,
     read_timeout=60,

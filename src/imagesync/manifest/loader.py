@@ -88,8 +88,10 @@ class _Loader:
                         if real is not None:
                             documents_named.add(real)
         for path in candidates:
-            if _resolved(path) in documents_named:
-                continue
+            docs, _ = parsed[path]
+            holds_manifests = any(isinstance(d.value, dict) and "apiVersion" in d.value for d in docs)
+            if _resolved(path) in documents_named and not holds_manifests:
+                continue  # a component/workflow document: read when its manifest is
             self._hash_file(path)
             docs, found = parsed[path]
             self.problems.items.extend(found.items)
@@ -277,7 +279,11 @@ class _Loader:
 
     def _substitute(self, project: Project, target: Target, doc: Located, value: Any, path: tuple[Any, ...]) -> Any:
         if isinstance(value, dict):
-            return {k: self._substitute(project, target, doc, v, (*path, k)) for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                key = self._expand(project, target, k, lambda _offset, k=k: doc.at((*path, k))) if "${" in k else k
+                out[key] = self._substitute(project, target, doc, v, (*path, k))
+            return out
         if isinstance(value, list):
             return [self._substitute(project, target, doc, v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
@@ -501,7 +507,12 @@ def _lookup(project: Project, target: Target, namespace: str, key: str) -> str |
         return _Missing(f"unknown placeholder ${{target.{key}}}; targets have name, region and account")
     if namespace == "vars":
         if key in target.vars:
-            return str(target.vars[key]) if not isinstance(target.vars[key], bool) else str(target.vars[key]).lower()
+            value = target.vars[key]
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if PLACEHOLDER.search(text):
+                return _Missing(f"${{vars.{key}}} of target '{target.name}' holds a placeholder; "
+                                "variable values are used as written, not expanded again")
+            return text
         return _Missing(f"unknown variable ${{vars.{key}}} for target '{target.name}'")
     if key not in project.allow_env:
         return _Missing(f"${{env.{key}}} is not allowed: list '{key}' under allowEnv in {PROJECT_FILE} to use it")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from collections.abc import Iterator
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 # Kind -> schema file stem (without `.json`).
 KIND_FILES: dict[str, str] = {
@@ -46,6 +48,20 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def validator(name: str) -> Draft202012Validator:
-    """A cached Draft 2020-12 validator for schema `name`, with format checking enabled."""
-    return Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+def _ascii(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.ASCII)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    # The service's (Java) patterns are ASCII-only: `\w` and `\s` must not match 'ô' or '\x1f'.
+    if isinstance(instance, str) and not _ascii(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@functools.cache
+def validator(name: str) -> Any:
+    """A cached Draft 2020-12 validator for schema `name` (ASCII patterns, format checking)."""
+    return _Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
