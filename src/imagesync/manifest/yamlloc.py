@@ -97,8 +97,9 @@ class _Builder:
             value = self.scalars.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise _Limits(node, f"cannot read this value: {exc.problem}") from exc
-        except (ValueError, KeyError, AttributeError, TypeError) as exc:
-            # e.g. `!!int abc`: PyYAML's constructors raise plain exceptions for bad typed scalars
+        except Exception as exc:  # noqa: BLE001
+            # `!!int abc`, `!!int ''`: PyYAML's scalar constructors raise plain ValueError,
+            # IndexError, KeyError... for bad typed scalars; all of them mean "bad value here".
             raise _Limits(node, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}") from exc
         if isinstance(value, (dt.date, dt.datetime)):
             return node.value  # keep dates as written: manifests are JSON-shaped
