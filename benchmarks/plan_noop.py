@@ -107,14 +107,25 @@ def main() -> int:
         count = write_estate(root, args.resources)
         server = subprocess.Popen(
             [sys.executable, "-m", "imagesync", "sandbox", "serve", "--latency-ms", str(args.latency_ms)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert server.stdout is not None
             endpoint = server.stdout.readline().strip().split("=", 1)[1]
             started = time.monotonic()
-            applied = imagesync("apply", str(root), "--sandbox", endpoint, "--auto-approve", "--parallelism", "16",
-                                "--format", "json", cwd=Path(tmp))
+            applied = imagesync(
+                "apply",
+                str(root),
+                "--sandbox",
+                endpoint,
+                "--auto-approve",
+                "--parallelism",
+                "16",
+                "--format",
+                "json",
+                cwd=Path(tmp),
+            )
             apply_seconds = time.monotonic() - started
             if applied.returncode != 0:
                 print(applied.stdout[-2000:], applied.stderr[-2000:], file=sys.stderr)

@@ -11,8 +11,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from imagesync.sandbox.model import service_model
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# The installed model's page-size limit (25 in botocore 1.43, 100 in 1.44): tests follow the model.
+MAX_RESULTS: int = service_model().operation_model("ListComponents").input_shape.members["maxResults"].metadata["max"]
 
 SIMPLE_DOCUMENT = """\
 schemaVersion: 1.0

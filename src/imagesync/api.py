@@ -86,9 +86,7 @@ def saved_options(saved: dict[str, object]) -> PlanOptions:
 def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) -> None:
     """Refuse a saved plan whose manifests or live objects changed since it was made."""
     if saved.get("manifest_digest") != desired.digest:
-        raise StalePlan(
-            f"the manifests in {desired.root} changed since the plan was saved; run plan again"
-        )
+        raise StalePlan(f"the manifests in {desired.root} changed since the plan was saved; run plan again")
     saved_targets = {t["name"]: t for t in saved.get("targets") or []}  # type: ignore[union-attr]
     changed: list[str] = []
     for target in fresh.targets:
@@ -98,9 +96,7 @@ def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) ->
             if old.get(address) != new.get(address):
                 changed.append(f"{target.target}:{address}")
     if changed:
-        raise StalePlan(
-            "live state changed since the plan was saved; run plan again. Changed: " + ", ".join(changed)
-        )
+        raise StalePlan("live state changed since the plan was saved; run plan again. Changed: " + ", ".join(changed))
 
 
 @contextmanager
@@ -140,5 +136,6 @@ def apply(
             return fresh, []
         if confirm is not None and not confirm(fresh):
             return fresh, []
-        return fresh, apply_plan(fresh, connector, desired, parallelism=parallelism, on_progress=on_progress,
-                                 counter=counter)
+        return fresh, apply_plan(
+            fresh, connector, desired, parallelism=parallelism, on_progress=on_progress, counter=counter
+        )

@@ -28,15 +28,17 @@ from imagesync.model import Target
 SANDBOX_ACCOUNT = "123456789012"
 # An endpoint that refuses connections is most likely wrong, not busy: give up sooner.
 MAX_REFUSALS = 3
-TRANSIENT_CODES = frozenset({
-    "CallRateLimitExceededException",
-    "TooManyRequestsException",
-    "ThrottlingException",
-    "ServiceException",
-    "ServiceUnavailableException",
-    "InternalServerError",
-    "RequestTimeout",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "CallRateLimitExceededException",
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "ServiceException",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "RequestTimeout",
+    }
+)
 _CLIENT_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt: retries are ours, see call()
     max_pool_connections=32,
@@ -113,8 +115,14 @@ class CallCounter:
         return sum(self.counts.values())
 
 
-def call(client: Any, operation: str, params: dict[str, Any], *, backoff: Backoff | None = None,
-         counter: CallCounter | None = None) -> dict[str, Any]:
+def call(
+    client: Any,
+    operation: str,
+    params: dict[str, Any],
+    *,
+    backoff: Backoff | None = None,
+    counter: CallCounter | None = None,
+) -> dict[str, Any]:
     """Call `operation` (e.g. "CreateComponent"), retrying transient failures with backoff."""
     backoff = backoff or Backoff()
     method = getattr(client, _snake(operation))
@@ -221,8 +229,9 @@ class Connector:
         session = self._boto_session()
         if target.role_arn:
             session = self._assume(session, target)
-        return session.client("imagebuilder", region_name=region, endpoint_url=self.options.endpoint_url,
-                              config=_CLIENT_CONFIG)
+        return session.client(
+            "imagebuilder", region_name=region, endpoint_url=self.options.endpoint_url, config=_CLIENT_CONFIG
+        )
 
     def _boto_session(self) -> boto3.Session:
         if self._session is None:

@@ -59,11 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     # -v is global: accepted before or after the subcommand.
     verbosity = argparse.ArgumentParser(add_help=False)
-    verbosity.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                           help="show tracebacks and debug logs")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
+    )
 
     validate = commands.add_parser(
-        "validate", parents=[verbosity],
+        "validate",
+        parents=[verbosity],
         help="check manifests offline: YAML, schemas, references, cycles, documents",
         description=(
             "Check the manifests in DIR without contacting AWS. Prints every problem as "
@@ -77,18 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     connect = argparse.ArgumentParser(add_help=False, parents=[verbosity])
     group = connect.add_argument_group("connection")
     group.add_argument(
-        "--sandbox", nargs="?", const=DEFAULT_SANDBOX_STATE, metavar="STATE_FILE|URL",
+        "--sandbox",
+        nargs="?",
+        const=DEFAULT_SANDBOX_STATE,
+        metavar="STATE_FILE|URL",
         help=f"use the embedded Image Builder: a state file runs it in-process (default {DEFAULT_SANDBOX_STATE}), "
-             "the URL of a running 'imagesync sandbox serve' uses that one; no other AWS endpoint is contacted",
+        "the URL of a running 'imagesync sandbox serve' uses that one; no other AWS endpoint is contacted",
     )
     group.add_argument("--endpoint-url", help="Image Builder endpoint (AWS_ENDPOINT_URL_IMAGEBUILDER is honoured too)")
     group.add_argument("--profile", help="AWS profile from the shared config files")
     group.add_argument("--region", help="override every target's region")
     group.add_argument("--target", action="append", default=[], metavar="NAME", help="only this target (repeatable)")
-    group.add_argument("--log-format", choices=("console", "json"), default="console", help="log format (default: console)")
+    group.add_argument(
+        "--log-format", choices=("console", "json"), default="console", help="log format (default: console)"
+    )
 
     plan = commands.add_parser(
-        "plan", parents=[connect],
+        "plan",
+        parents=[connect],
         help="show what apply would change, including the versions it would publish",
         description="Diff the manifests in DIR against live Image Builder state and show every change.",
     )
@@ -102,37 +110,54 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=_cmd_plan)
 
     apply = commands.add_parser(
-        "apply", parents=[connect],
+        "apply",
+        parents=[connect],
         help="make Image Builder match the manifests (or execute a saved plan)",
         description="Plan and apply the manifests in DIR, or apply a plan saved with 'plan --out' after "
-                    "checking that neither the manifests nor live state changed since.",
+        "checking that neither the manifests nor live state changed since.",
     )
-    apply.add_argument("source", nargs="?", default=".", metavar="DIR|PLANFILE",
-                       help="manifest directory or saved plan (default: .)")
+    apply.add_argument(
+        "source", nargs="?", default=".", metavar="DIR|PLANFILE", help="manifest directory or saved plan (default: .)"
+    )
     apply.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the manifests")
     apply.add_argument("--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target")
     apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
-    apply.add_argument("--parallelism", type=_positive_int, default=4, metavar="N",
-                       help="independent changes made at once (default: 4)")
-    apply.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
-                       help="wait this long for another apply's lock instead of failing at once (default: 0)")
+    apply.add_argument(
+        "--parallelism",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="independent changes made at once (default: 4)",
+    )
+    apply.add_argument(
+        "--lock-timeout",
+        type=_non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another apply's lock instead of failing at once (default: 0)",
+    )
     apply.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     apply.set_defaults(handler=_cmd_apply)
 
     unlock = commands.add_parser(
-        "unlock", parents=[verbosity], help="release a stuck lock explicitly",
+        "unlock",
+        parents=[verbosity],
+        help="release a stuck lock explicitly",
         description="Release the lock LOCK_ID ('project/target'), for example one left by a crashed apply "
-                    "with the DynamoDB backend. A lock held by a running process is not released.",
+        "with the DynamoDB backend. A lock held by a running process is not released.",
     )
     unlock.add_argument("lock_id", metavar="LOCK_ID")
-    unlock.add_argument("--dir", default=".", metavar="DIR", help="manifest directory, for the lock settings (default: .)")
+    unlock.add_argument(
+        "--dir", default=".", metavar="DIR", help="manifest directory, for the lock settings (default: .)"
+    )
     unlock.set_defaults(handler=_cmd_unlock)
 
     sandbox = commands.add_parser("sandbox", help="the embedded Image Builder emulation")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     sandbox_commands.required = True
     serve = sandbox_commands.add_parser(
-        "serve", parents=[verbosity],
+        "serve",
+        parents=[verbosity],
         help="serve the Image Builder API on loopback until SIGTERM/SIGINT",
         description=(
             "Serve an emulated EC2 Image Builder API. The first line of stdout is "
@@ -144,16 +169,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=0, help="port to bind; 0 picks a free one (default: 0)")
     serve.add_argument("--latency-ms", type=_non_negative, default=0.0, metavar="N", help="delay every call by N ms")
-    serve.add_argument("--throttle-rate", type=_rate, default=0.0, metavar="P",
-                       help="fraction of calls answered with 429 CallRateLimitExceededException")
-    serve.add_argument("--error-rate", type=_rate, default=0.0, metavar="P",
-                       help="fraction of calls answered with 500 ServiceException / 503 ServiceUnavailableException")
-    serve.add_argument("--reset-rate", type=_rate, default=0.0, metavar="P",
-                       help="fraction of calls whose connection is reset (before handling, or after the write)")
+    serve.add_argument(
+        "--throttle-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of calls answered with 429 CallRateLimitExceededException",
+    )
+    serve.add_argument(
+        "--error-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of calls answered with 500 ServiceException / 503 ServiceUnavailableException",
+    )
+    serve.add_argument(
+        "--reset-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of calls whose connection is reset (before handling, or after the write)",
+    )
     serve.add_argument("--seed", type=int, default=None, metavar="N", help="seed that makes injected faults repeatable")
-    serve.add_argument("--versioning", choices=("auto", "legacy"), default="auto",
-                       help="component/workflow build numbering: auto (same version, new content -> next build) "
-                            "or legacy (same version -> ResourceAlreadyExistsException)")
+    serve.add_argument(
+        "--versioning",
+        choices=("auto", "legacy"),
+        default="auto",
+        help="component/workflow build numbering: auto (same version, new content -> next build) "
+        "or legacy (same version -> ResourceAlreadyExistsException)",
+    )
     serve.set_defaults(handler=_cmd_sandbox_serve)
     return parser
 
@@ -165,7 +209,9 @@ def _connect_options(args: argparse.Namespace, source: str) -> tuple[Any, str]:
     sandbox = args.sandbox
     if sandbox is not None and sandbox != DEFAULT_SANDBOX_STATE and os.path.isdir(sandbox) and source == ".":
         sandbox, source = DEFAULT_SANDBOX_STATE, sandbox
-    return ConnectOptions(sandbox=sandbox, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region), source
+    return ConnectOptions(
+        sandbox=sandbox, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region
+    ), source
 
 
 def _plan_options(args: argparse.Namespace) -> Any:
@@ -224,13 +270,21 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             return
         mark = {"failed": "x", "skipped": "-"}.get(outcome.status, "+")
         detail = f" {outcome.detail}" if outcome.detail else ""
-        print(f"  [{mark}] {outcome.target}: {outcome.address} {outcome.status}{detail} "
-              f"({outcome.elapsed:.1f}s, {time.monotonic() - started:.1f}s total)", flush=True)
+        print(
+            f"  [{mark}] {outcome.target}: {outcome.address} {outcome.status}{detail} "
+            f"({outcome.elapsed:.1f}s, {time.monotonic() - started:.1f}s total)",
+            flush=True,
+        )
 
     with Connector(options) as connector:
         plan, outcomes = api.apply(
-            source, connector, _plan_options(args), confirm=confirm, lock_timeout=args.lock_timeout,
-            parallelism=args.parallelism, on_progress=progress,
+            source,
+            connector,
+            _plan_options(args),
+            confirm=confirm,
+            lock_timeout=args.lock_timeout,
+            parallelism=args.parallelism,
+            on_progress=progress,
         )
     failed = [o for o in outcomes if o.status == "failed"]
     if args.format == "json":

@@ -3,9 +3,9 @@
 Each create, publish and update carries a `clientToken` derived from the plan's id, the target,
 the resource and the request, so a retried call (after throttling, a 5xx or a dropped
 connection) is answered with the original result instead of publishing twice. A resumed apply
-plans again first, and its fresh live reading shows what the interrupted one already did. Changes run concurrently where the dependency
-graph allows (bounded by `parallelism`); when one fails, its dependents are skipped and
-independent branches go on. Deletions run last, one at a time, dependents first.
+plans again first, and its fresh live reading shows what the interrupted one already did.
+Changes run concurrently where the dependency graph allows (bounded by `parallelism`); when one
+fails, its dependents are skipped and independent branches go on. Deletions run last, one at a time, dependents first.
 """
 
 from __future__ import annotations
@@ -47,8 +47,13 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "target": self.target, "address": self.address, "action": self.action, "status": self.status,
-            "detail": self.detail, "error_code": self.error_code, "elapsed": round(self.elapsed, 3),
+            "target": self.target,
+            "address": self.address,
+            "action": self.action,
+            "status": self.status,
+            "detail": self.detail,
+            "error_code": self.error_code,
+            "elapsed": round(self.elapsed, 3),
         }
 
 
@@ -76,16 +81,32 @@ def apply_plan(
     for target_plan in plan.targets:
         target = desired.project.target(target_plan.target)
         runner = _TargetRunner(
-            plan.plan_id, target_plan, connector.imagebuilder(target), desired.project.name,
-            parallelism=parallelism, on_progress=on_progress, counter=counter, backoff=backoff,
+            plan.plan_id,
+            target_plan,
+            connector.imagebuilder(target),
+            desired.project.name,
+            parallelism=parallelism,
+            on_progress=on_progress,
+            counter=counter,
+            backoff=backoff,
         )
         outcomes.extend(runner.run())
     return outcomes
 
 
 class _TargetRunner:
-    def __init__(self, plan_id: str, plan: TargetPlan, client: Any, project: str, *, parallelism: int,
-                 on_progress: Progress | None, counter: CallCounter | None, backoff: Backoff | None) -> None:
+    def __init__(
+        self,
+        plan_id: str,
+        plan: TargetPlan,
+        client: Any,
+        project: str,
+        *,
+        parallelism: int,
+        on_progress: Progress | None,
+        counter: CallCounter | None,
+        backoff: Backoff | None,
+    ) -> None:
         self.plan_id = plan_id
         self.plan = plan
         self.client = client
@@ -107,8 +128,16 @@ class _TargetRunner:
             failed_first = [o for o in self.outcomes.values() if o.status == FAILED]
             if failed_first and pending[i].reason.startswith("no longer"):
                 # A failed forward change may still need what we would delete; keep it for a re-run.
-                self._record(i, Outcome(self.plan.target, pending[i].address, DELETE, SKIPPED,
-                                        "skipped because an earlier change failed"))
+                self._record(
+                    i,
+                    Outcome(
+                        self.plan.target,
+                        pending[i].address,
+                        DELETE,
+                        SKIPPED,
+                        "skipped because an earlier change failed",
+                    ),
+                )
                 continue
             self._execute(i, pending[i])
         return [self.outcomes[i] for i in sorted(self.outcomes)]
@@ -123,10 +152,19 @@ class _TargetRunner:
                 for i in list(waiting):
                     states = [self.outcomes.get(d) for d in deps[i]]
                     if any(s is not None and not s.ok for s in states):
-                        blocker = next(pending[d].address for d, s in zip(deps[i], states) if s is not None and not s.ok)
+                        failed = [d for d, s in zip(deps[i], states, strict=True) if s is not None and not s.ok]
+                        blocker = pending[failed[0]].address
                         waiting.remove(i)
-                        self._record(i, Outcome(self.plan.target, pending[i].address, pending[i].action, SKIPPED,
-                                                f"skipped because {blocker} did not complete"))
+                        self._record(
+                            i,
+                            Outcome(
+                                self.plan.target,
+                                pending[i].address,
+                                pending[i].action,
+                                SKIPPED,
+                                f"skipped because {blocker} did not complete",
+                            ),
+                        )
                         progressed = True
                     elif all(s is not None for s in states) and len(running) < self.parallelism:
                         waiting.remove(i)
@@ -163,20 +201,42 @@ class _TargetRunner:
                 except ApiError as err:
                     if err.code == "ResourceNotFoundException" and change.action == DELETE:
                         continue  # already gone: the goal is met
-                    if err.code == "ResourceDependencyException" and change.action == DELETE and "retainVersions" in change.reason:
+                    if (
+                        err.code == "ResourceDependencyException"
+                        and change.action == DELETE
+                        and "retainVersions" in change.reason
+                    ):
                         kept += 1  # still referenced: retention keeps it
                         continue
                     raise
         except (ApiError, ApiUnavailable) as err:
-            self._record(index, Outcome(self.plan.target, change.address, change.action, FAILED, str(err),
-                                        getattr(err, "code", None), time.monotonic() - started))
+            self._record(
+                index,
+                Outcome(
+                    self.plan.target,
+                    change.address,
+                    change.action,
+                    FAILED,
+                    str(err),
+                    getattr(err, "code", None),
+                    time.monotonic() - started,
+                ),
+            )
             return
         detail = change.version.next if change.version else ""
         if kept:
             detail = f"{kept} version(s) kept: still in use or not owned by imagesync"
-        self._record(index, Outcome(self.plan.target, change.address, change.action,
-                                    _DONE_STATUS.get(change.action, UPDATED), detail,
-                                    elapsed=time.monotonic() - started))
+        self._record(
+            index,
+            Outcome(
+                self.plan.target,
+                change.address,
+                change.action,
+                _DONE_STATUS.get(change.action, UPDATED),
+                detail,
+                elapsed=time.monotonic() - started,
+            ),
+        )
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return call(self.client, operation, params, counter=self.counter, backoff=self.backoff)
@@ -185,10 +245,18 @@ class _TargetRunner:
         """Delete every build of one component or workflow version that imagesync owns."""
         if operation == "DeleteComponent":
             list_op, arn_key, version_key, list_key = (
-                "ListComponentBuildVersions", "componentBuildVersionArn", "componentVersionArn", "componentSummaryList")
+                "ListComponentBuildVersions",
+                "componentBuildVersionArn",
+                "componentVersionArn",
+                "componentSummaryList",
+            )
         else:
             list_op, arn_key, version_key, list_key = (
-                "ListWorkflowBuildVersions", "workflowBuildVersionArn", "workflowVersionArn", "workflowSummaryList")
+                "ListWorkflowBuildVersions",
+                "workflowBuildVersionArn",
+                "workflowVersionArn",
+                "workflowSummaryList",
+            )
         version_arn = params[arn_key]
         builds: list[dict[str, Any]] = []
         request: dict[str, Any] = {version_key: version_arn}

@@ -27,10 +27,22 @@ PRUNE_TAG = "imagesync:prune"
 DEFAULT_CONCURRENCY = 16
 
 # Fields of Get responses that the service owns; never compared with the manifests.
-READ_ONLY = frozenset({
-    "arn", "name", "dateCreated", "dateUpdated", "dateLastRun", "dateNextRun", "tags", "platform",
-    "consecutiveFailures", "lastRunStatus", "owner", "timeoutMinutes",
-})
+READ_ONLY = frozenset(
+    {
+        "arn",
+        "name",
+        "dateCreated",
+        "dateUpdated",
+        "dateLastRun",
+        "dateNextRun",
+        "tags",
+        "platform",
+        "consecutiveFailures",
+        "lastRunStatus",
+        "owner",
+        "timeoutMinutes",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,7 @@ def read_live(
     kinds = list(REGISTRY)
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(kinds)))) as pool:
         listed = list(pool.map(lambda kind: _list_all(api, kind), kinds))  # kinds page independently
-    for kind, items in zip(kinds, listed):
+    for kind, items in zip(kinds, listed, strict=True):
         wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
         if kind.versioned:
             _group_versions(state, kind, items)
@@ -143,11 +155,13 @@ def _group_versions(state: LiveState, kind: Kind, items: Iterable[dict[str, Any]
         res = LiveResource(kind.name, rows[0]["name"])
         for row in rows:
             # Recipe summaries carry tags, so every recipe version's ownership is known from the list.
-            res.versions.append(LiveVersion(
-                arn=row["arn"],
-                version=_version_of(kind, row),
-                tags=dict(row["tags"]) if "tags" in row and not kind.built else None,
-            ))
+            res.versions.append(
+                LiveVersion(
+                    arn=row["arn"],
+                    version=_version_of(kind, row),
+                    tags=dict(row["tags"]) if "tags" in row and not kind.built else None,
+                )
+            )
         state.resources[(kind.name, key)] = res
 
 

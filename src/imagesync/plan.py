@@ -49,8 +49,14 @@ from imagesync.live import (
 from imagesync.model import Address, DesiredState, Resource, Target
 
 DELETE_ORDER = (
-    "LifecyclePolicy", "ImagePipeline", "ContainerRecipe", "ImageRecipe",
-    "DistributionConfiguration", "InfrastructureConfiguration", "Workflow", "Component",
+    "LifecyclePolicy",
+    "ImagePipeline",
+    "ContainerRecipe",
+    "ImageRecipe",
+    "DistributionConfiguration",
+    "InfrastructureConfiguration",
+    "Workflow",
+    "Component",
 )
 
 
@@ -81,7 +87,9 @@ def make_plan(
         wanted: dict[str, set[str]] = {}
         for res in resources:
             wanted.setdefault(res.kind, set()).add(res.name)
-        live = read_live(connector.imagebuilder(target), wanted=wanted, concurrency=options.concurrency, counter=counter)
+        live = read_live(
+            connector.imagebuilder(target), wanted=wanted, concurrency=options.concurrency, counter=counter
+        )
         targets.append(plan_target(desired, target, connector.account(target), live, options))
     return Plan(
         targets=tuple(targets),
@@ -89,19 +97,27 @@ def make_plan(
         imagesync_version=__version__,
         manifest_digest=desired.digest,
         manifest_root=desired.root,
-        options={"prune": options.prune, "allow_empty": options.allow_empty, "refresh_only": options.refresh_only,
-                 "targets": list(options.targets)},
+        options={
+            "prune": options.prune,
+            "allow_empty": options.allow_empty,
+            "refresh_only": options.refresh_only,
+            "targets": list(options.targets),
+        },
     )
 
 
-def plan_target(desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions) -> TargetPlan:
+def plan_target(
+    desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions
+) -> TargetPlan:
     """The changes for one target (pure: no API calls)."""
     planner = _TargetPlanner(desired, target, account, live, options)
     return planner.run()
 
 
 class _TargetPlanner:
-    def __init__(self, desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions) -> None:
+    def __init__(
+        self, desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions
+    ) -> None:
         self.desired = desired
         self.project = desired.project.name
         self.target = target
@@ -161,7 +177,9 @@ class _TargetPlanner:
         moved = [f"{a} -> {self.moved[a]}" for a in res.depends_on if a in self.moved]
         return ("dependency changed: " + ", ".join(moved)) if moved else None
 
-    def _tag_calls(self, arn: str, live_tags: Mapping[str, str], wanted: Mapping[str, str]) -> tuple[list[ApiCall], list[DiffItem]]:
+    def _tag_calls(
+        self, arn: str, live_tags: Mapping[str, str], wanted: Mapping[str, str]
+    ) -> tuple[list[ApiCall], list[DiffItem]]:
         to_set = {k: v for k, v in wanted.items() if live_tags.get(k) != v}
         to_remove = sorted(k for k in live_tags if k not in wanted and not k.startswith("aws:"))
         calls, items = [], []
@@ -206,10 +224,16 @@ class _TargetPlanner:
             tag_target = newest.build_arn or newest.arn
             calls, items = self._tag_calls(tag_target, newest.tags or {}, wanted_tags)
             action = UPDATE if calls else NO_OP
-            self.changes.append(self._change(
-                res, action, after=after, diff=tuple(items), calls=tuple(calls),
-                reason="tags changed" if calls else "",
-            ))
+            self.changes.append(
+                self._change(
+                    res,
+                    action,
+                    after=after,
+                    diff=tuple(items),
+                    calls=tuple(calls),
+                    reason="tags changed" if calls else "",
+                )
+            )
             return
 
         level = str(res.spec.get("bump") or self.desired.project.defaults.get("bump") or "patch")
@@ -222,10 +246,14 @@ class _TargetPlanner:
         elif not managed:
             reason = f"version {newest.version} was published outside imagesync; publishing above it"
             action = PUBLISH
-            self.drift.append(self._change(
-                res, PUBLISH, reason=f"version {newest.version} of {res.address} was not published by imagesync",
-                version=VersionChange(newest.version, next_version, "drift"),
-            ))
+            self.drift.append(
+                self._change(
+                    res,
+                    PUBLISH,
+                    reason=f"version {newest.version} of {res.address} was not published by imagesync",
+                    version=VersionChange(newest.version, next_version, "drift"),
+                )
+            )
         else:
             reason = self._cascade_reason(res) or "content changed"
             action = PUBLISH
@@ -237,12 +265,17 @@ class _TargetPlanner:
         request = {**body, "semanticVersion": next_version, "tags": wanted_tags}
         self.planned[res.address] = f"{base}/{next_version}"
         self.moved[res.address] = next_version
-        self.changes.append(self._change(
-            res, action, after=after, diff=tuple(items),
-            version=VersionChange(latest, next_version, reason),
-            reason=reason,
-            calls=(ApiCall(kind.create_op, request, idempotent_token=True),),
-        ))
+        self.changes.append(
+            self._change(
+                res,
+                action,
+                after=after,
+                diff=tuple(items),
+                version=VersionChange(latest, next_version, reason),
+                reason=reason,
+                calls=(ApiCall(kind.create_op, request, idempotent_token=True),),
+            )
+        )
 
     # --- mutable kinds --------------------------------------------------------------------------
 
@@ -258,10 +291,15 @@ class _TargetPlanner:
         if live_res is None:
             self.planned[res.address] = kind.arn_base(self.target.region, self.account, res.name)
             self.moved[res.address] = "created"
-            self.changes.append(self._change(
-                res, CREATE, after=after, reason="new resource",
-                calls=(ApiCall(kind.create_op, {**body, "tags": wanted_tags}, idempotent_token=True),),
-            ))
+            self.changes.append(
+                self._change(
+                    res,
+                    CREATE,
+                    after=after,
+                    reason="new resource",
+                    calls=(ApiCall(kind.create_op, {**body, "tags": wanted_tags}, idempotent_token=True),),
+                )
+            )
             return
         assert live_res.arn is not None
         self.planned[res.address] = live_res.arn
@@ -277,8 +315,13 @@ class _TargetPlanner:
         calls: list[ApiCall] = []
         reason = ""
         if items:
-            calls.append(ApiCall(kind.update_op or "", kind.update_request(res.spec, res.name, live_res.arn, self.resolve),
-                                 idempotent_token=True))
+            calls.append(
+                ApiCall(
+                    kind.update_op or "",
+                    kind.update_request(res.spec, res.name, live_res.arn, self.resolve),
+                    idempotent_token=True,
+                )
+            )
             self.moved[res.address] = "updated"
             if live_res.tags.get(HASH_TAG) == content_hash:
                 reason = "changed outside imagesync; restoring the manifest's values"
@@ -289,19 +332,25 @@ class _TargetPlanner:
         calls.extend(tag_calls)
         if not items and tag_items:
             reason = "tags changed"
-        self.changes.append(self._change(
-            res, UPDATE if calls else NO_OP,
-            before={"spec": live_fields}, after=after,
-            diff=tuple(items + [t for t in tag_items if t.path != f"tags.{HASH_TAG}"]),
-            reason=reason, calls=tuple(calls),
-        ))
+        self.changes.append(
+            self._change(
+                res,
+                UPDATE if calls else NO_OP,
+                before={"spec": live_fields},
+                after=after,
+                diff=tuple(items + [t for t in tag_items if t.path != f"tags.{HASH_TAG}"]),
+                reason=reason,
+                calls=tuple(calls),
+            )
+        )
 
     # --- pruning --------------------------------------------------------------------------------
 
     def _prune(self, resources: list[Resource]) -> None:
         wanted = {(r.kind, arn_name(r.name)) for r in resources}
         doomed = [
-            r for (kind, key), r in self.live.resources.items()
+            r
+            for (kind, key), r in self.live.resources.items()
             if (kind, key) not in wanted and r.managed_by(self.project)
         ]
         doomed.sort(key=lambda r: (DELETE_ORDER.index(r.kind), r.name))
@@ -329,13 +378,17 @@ class _TargetPlanner:
         if live_res.arn:
             calls = (ApiCall(kind.delete_op, {kind.arn_member: live_res.arn}),)
         else:
-            calls = tuple(
-                ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in reversed(live_res.versions)
+            calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in reversed(live_res.versions))
+        self.changes.append(
+            ResourceChange(
+                target=self.target.name,
+                kind=live_res.kind,
+                name=live_res.name,
+                action=DELETE,
+                reason="no longer in the manifests",
+                calls=calls,
             )
-        self.changes.append(ResourceChange(
-            target=self.target.name, kind=live_res.kind, name=live_res.name, action=DELETE,
-            reason="no longer in the manifests", calls=calls,
-        ))
+        )
 
     def _retention(self, resources: list[Resource]) -> None:
         default_keep = int(self.desired.project.defaults.get("retainVersions") or 0)
@@ -352,12 +405,15 @@ class _TargetPlanner:
             if not old:
                 continue
             kind = res.kind_info
-            self.changes.append(self._change(
-                res, DELETE,
-                reason=f"retainVersions {keep}: deleting up to {len(old)} older version(s); "
-                       "versions something still references are kept",
-                calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
-            ))
+            self.changes.append(
+                self._change(
+                    res,
+                    DELETE,
+                    reason=f"retainVersions {keep}: deleting up to {len(old)} older version(s); "
+                    "versions something still references are kept",
+                    calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
+                )
+            )
 
 
 def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str) -> dict[str, Any]:
@@ -375,12 +431,14 @@ def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str) -> d
 
 
 def _fingerprint(live_res: LiveResource) -> str:
-    return versioning.content_hash({
-        "arn": live_res.arn,
-        "tags": live_res.tags,
-        "body": live_res.body,
-        "versions": [(v.version, v.tags, v.document) for v in live_res.versions],
-    })
+    return versioning.content_hash(
+        {
+            "arn": live_res.arn,
+            "tags": live_res.tags,
+            "body": live_res.body,
+            "versions": [(v.version, v.tags, v.document) for v in live_res.versions],
+        }
+    )
 
 
 def _sensitive_paths(res: Resource) -> tuple[str, ...]:

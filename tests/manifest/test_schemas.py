@@ -45,6 +45,10 @@ def generator() -> ModuleType:
 
 
 def test_committed_files_match_generator(generator: ModuleType) -> None:
+    committed_from = json.loads((SCHEMA_DIR / "component.json").read_text(encoding="utf-8"))["$comment"]
+    if committed_from != generator.GENERATED_FROM:
+        # The test extra pins the botocore the schemas come from; another botocore has another model.
+        pytest.skip(f"schemas say: {committed_from!r}; installed botocore differs: regenerate to compare")
     built = generator.build_schemas()
     assert sorted(built) == sorted(f"{stem}.json" for stem in ALL_FILES)
     for name, schema in built.items():

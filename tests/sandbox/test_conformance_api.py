@@ -46,7 +46,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imagesync.sandbox import RunningSandbox, running
-from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, make_client
+from support import ACCOUNT, MAX_RESULTS, REGION, SIMPLE_DOCUMENT, make_client
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 AMI = "ami-0123456789abcdef0"
@@ -361,7 +361,8 @@ VALIDATION_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "InvalidVersionNumberException", "semanticVersion"),
     ("semver-wildcard-on-component", "create_component", {**COMPONENT_OK, "semanticVersion": "1.0.x"},
      "InvalidVersionNumberException", "semanticVersion"),
-    ("max-results-26", "list_components", {"maxResults": 26}, "InvalidParameterValueException", "maxResults"),
+    ("max-results-over-limit", "list_components", {"maxResults": MAX_RESULTS + 1}, "InvalidParameterValueException",
+     "maxResults"),
     ("description-too-long", "create_component", {**COMPONENT_OK, "description": "d" * 1025},
      "InvalidParameterValueException", "description"),
     ("eleven-filters", "list_components", {"filters": [{"name": "name", "values": [f"n{i}"]} for i in range(11)]},
@@ -637,7 +638,7 @@ def test_dates_are_iso_strings_except_lifecycle_policy_timestamps(client: Any) -
     policy = client.get_lifecycle_policy(lifecyclePolicyArn=arn)["lifecyclePolicy"]
     assert isinstance(policy["dateCreated"], dt.datetime)
     assert policy["dateCreated"].tzinfo is not None
-    assert abs((dt.datetime.now(dt.timezone.utc) - policy["dateCreated"]).total_seconds()) < 300
+    assert abs((dt.datetime.now(dt.UTC) - policy["dateCreated"]).total_seconds()) < 300
     assert policy["status"] == "ENABLED"
     summary = client.list_lifecycle_policies()["lifecyclePolicySummaryList"]
     assert isinstance(summary[0]["dateCreated"], dt.datetime)

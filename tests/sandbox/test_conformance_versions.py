@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, make_client
 from imagesync.sandbox import RunningSandbox, running
+from support import ACCOUNT, MAX_RESULTS, REGION, SIMPLE_DOCUMENT, make_client
 
 # --- fixtures -----------------------------------------------------------------------------------
 
@@ -1057,9 +1057,9 @@ def test_max_results_zero_is_rejected_by_botocore(client: Any) -> None:
         client.list_components(maxResults=0)
 
 
-def test_max_results_above_25_is_rejected_by_the_service(client: Any) -> None:
+def test_max_results_above_the_model_limit_is_rejected_by_the_service(client: Any) -> None:
     with pytest.raises(client.exceptions.InvalidParameterValueException) as err:
-        client.list_components(maxResults=26)
+        client.list_components(maxResults=MAX_RESULTS + 1)
     assert_error(err, "InvalidParameterValueException", 400, "maxResults")
     assert len(client.list_components(owner="Amazon", maxResults=25)["componentVersionList"]) == 25
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.validation import validate_input
+from support import MAX_RESULTS
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -341,9 +342,9 @@ INVALID: list[tuple[str, str, dict[str, Any], str, str]] = [
         "updateAt",
     ),
     (
-        "max-results-26",
+        "max-results-over-limit",
         "ListComponents",
-        _with(LIST_COMPONENTS, ("maxResults",), 26),
+        _with(LIST_COMPONENTS, ("maxResults",), MAX_RESULTS + 1),
         "InvalidParameterValueException",
         "maxResults",
     ),
@@ -612,9 +613,9 @@ def test_invalid_requests_are_rejected(
         ),
         (
             "ListComponents",
-            {"maxResults": 26},
+            {"maxResults": MAX_RESULTS + 1},
             "The value supplied for parameter 'maxResults' is not valid. "
-            "'maxResults' must have value less than or equal to 25",
+            f"'maxResults' must have value less than or equal to {MAX_RESULTS}",
         ),
         (
             "ListComponents",

@@ -21,15 +21,26 @@ PIPELINE = {
 @pytest.mark.parametrize(
     ("kind", "with_defaults", "without"),
     [
-        ("ImagePipeline",
-         {**PIPELINE, "enhancedImageMetadataEnabled": True, "status": "ENABLED",
-          "imageTestsConfiguration": {"imageTestsEnabled": True, "timeoutMinutes": 720},
-          "schedule": {**PIPELINE["schedule"], "timezone": "UTC",
-                       "pipelineExecutionStartCondition": "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"}},
-         PIPELINE),
-        ("InfrastructureConfiguration",
-         {"instanceProfileName": "p", "terminateInstanceOnFailure": True, "instanceTypes": ["b", "a"]},
-         {"instanceProfileName": "p", "instanceTypes": ["a", "b"]}),
+        (
+            "ImagePipeline",
+            {
+                **PIPELINE,
+                "enhancedImageMetadataEnabled": True,
+                "status": "ENABLED",
+                "imageTestsConfiguration": {"imageTestsEnabled": True, "timeoutMinutes": 720},
+                "schedule": {
+                    **PIPELINE["schedule"],
+                    "timezone": "UTC",
+                    "pipelineExecutionStartCondition": "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE",
+                },
+            },
+            PIPELINE,
+        ),
+        (
+            "InfrastructureConfiguration",
+            {"instanceProfileName": "p", "terminateInstanceOnFailure": True, "instanceTypes": ["b", "a"]},
+            {"instanceProfileName": "p", "instanceTypes": ["a", "b"]},
+        ),
         ("LifecyclePolicy", {"executionRole": "r", "status": "ENABLED"}, {"executionRole": "r"}),
     ],
     ids=["pipeline", "infrastructure", "lifecycle"],
@@ -49,14 +60,24 @@ def test_a_non_default_value_still_differs() -> None:
 json_leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
 bodies = st.recursive(
     json_leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
-        ["schedule", "timezone", "status", "instanceTypes", "enhancedImageMetadataEnabled", "x", "y"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["schedule", "timezone", "status", "instanceTypes", "enhancedImageMetadataEnabled", "x", "y"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=15,
 )
 
 
-@given(st.sampled_from(["ImagePipeline", "InfrastructureConfiguration", "DistributionConfiguration",
-                        "LifecyclePolicy"]), st.dictionaries(st.text(max_size=5), bodies, max_size=5))
+@given(
+    st.sampled_from(["ImagePipeline", "InfrastructureConfiguration", "DistributionConfiguration", "LifecyclePolicy"]),
+    st.dictionaries(st.text(max_size=5), bodies, max_size=5),
+)
 def test_normalize_is_idempotent_and_does_not_mutate(kind: str, body: dict) -> None:
     original = copy.deepcopy(body)
     once = normalize(kind, body)

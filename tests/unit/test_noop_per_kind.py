@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from imagesync import api
-from imagesync.aws import CallCounter, Connector, ConnectOptions
+from imagesync.aws import CallCounter, ConnectOptions, Connector
 from imagesync.plan import PlanOptions
 from imagesync.sandbox import running
 
 PROJECT = "project: noop\ntargets:\n  - name: t1\n    region: us-east-1\n    account: '111111111111'\n"
-DOC = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: S\n        action: ExecuteBash\n        inputs:\n          commands: [echo hi]\n"
+DOC = (
+    "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: S\n"
+    "        action: ExecuteBash\n        inputs:\n          commands: [echo hi]\n"
+)
 BASE = "arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x"
 COMPONENT = f"""apiVersion: imagesync/v1
 kind: Component
@@ -21,7 +24,7 @@ spec:
   platform: Linux
   version: 1.0.0
   document:
-{''.join('    ' + line + chr(10) for line in DOC.splitlines())}"""
+{"".join("    " + line + chr(10) for line in DOC.splitlines())}"""
 RECIPE = f"""apiVersion: imagesync/v1
 kind: ImageRecipe
 metadata: {{name: recipe}}
@@ -55,7 +58,8 @@ spec:
         onFailure: Abort
 """,
     "ImageRecipe": COMPONENT + "---\n" + RECIPE,
-    "ContainerRecipe": COMPONENT + """---
+    "ContainerRecipe": COMPONENT
+    + """---
 apiVersion: imagesync/v1
 kind: ContainerRecipe
 metadata: {name: ctr}
@@ -78,7 +82,12 @@ spec:
         name: "golden-{{ imagebuilder:buildDate }}"
         targetAccountIds: ["333333333333", "222222222222"]
 """,
-    "ImagePipeline": COMPONENT + "---\n" + RECIPE + "---\n" + INFRA + """---
+    "ImagePipeline": COMPONENT
+    + "---\n"
+    + RECIPE
+    + "---\n"
+    + INFRA
+    + """---
 apiVersion: imagesync/v1
 kind: ImagePipeline
 metadata: {name: pipe}

@@ -35,7 +35,7 @@ def test_bump_is_strictly_greater_and_resets_lower_nodes(version: tuple[int, int
     assert bumped > version
     position = ["major", "minor", "patch"].index(level)
     assert bumped[position] == version[position] + 1
-    assert all(n == 0 for n in bumped[position + 1:])
+    assert all(n == 0 for n in bumped[position + 1 :])
     assert bumped[:position] == version[:position]
 
 
@@ -103,9 +103,17 @@ phases:
     ("new", "level"),
     [
         (DOC.replace("echo one", "echo 1"), "patch"),
-        (DOC + "      - name: Two\n        action: ExecuteBash\n        inputs:\n          commands: [echo two]\n", "minor"),
+        (
+            DOC + "      - name: Two\n        action: ExecuteBash\n        inputs:\n          commands: [echo two]\n",
+            "minor",
+        ),
         (DOC.replace("parameters:\n", "parameters:\n  - Extra:\n      type: string\n"), "minor"),
-        (DOC.replace("  - Users:\n      type: string\n      default: ec2-user\n", "  - Other:\n      type: string\n"), "major"),
+        (
+            DOC.replace(
+                "  - Users:\n      type: string\n      default: ec2-user\n", "  - Other:\n      type: string\n"
+            ),
+            "major",
+        ),
         (DOC.replace("type: string", "type: integer"), "major"),
         ("# a comment only\n" + DOC, "patch"),
     ],

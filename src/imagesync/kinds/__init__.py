@@ -40,15 +40,17 @@ class Registry:
         return list(self._kinds)
 
 
-REGISTRY = Registry([
-    component.KIND,
-    workflow.KIND,
-    infrastructure_configuration.KIND,
-    distribution_configuration.KIND,
-    image_recipe.KIND,
-    container_recipe.KIND,
-    image_pipeline.KIND,
-    lifecycle_policy.KIND,
-])
+REGISTRY = Registry(
+    [
+        component.KIND,
+        workflow.KIND,
+        infrastructure_configuration.KIND,
+        distribution_configuration.KIND,
+        image_recipe.KIND,
+        container_recipe.KIND,
+        image_pipeline.KIND,
+        lifecycle_policy.KIND,
+    ]
+)
 
 __all__ = ["REGISTRY", "Kind", "RefField", "Registry", "Resolver", "arn_name", "freeze", "thaw"]

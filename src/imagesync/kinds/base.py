@@ -113,9 +113,7 @@ class Kind:
             body.pop("tags", None)
         return body
 
-    def update_request(
-        self, spec: Mapping[str, Any], name: str, arn: str, resolve: Resolver
-    ) -> dict[str, Any]:
+    def update_request(self, spec: Mapping[str, Any], name: str, arn: str, resolve: Resolver) -> dict[str, Any]:
         """The Update call's parameters (without clientToken): the full desired object."""
         if self.update_member is None:
             raise ValueError(f"{self.name} is immutable and has no Update call")

@@ -117,9 +117,11 @@ class _Loader:
             return {text}
         names = set()
         for target in project.targets:
+
             def replace(match: re.Match[str], target: Target = target) -> str:
                 found = _lookup(project, target, match.group(1), match.group(2))
                 return found if isinstance(found, str) else match.group(0)
+
             names.add(PLACEHOLDER.sub(replace, text))
         return names
 
@@ -163,7 +165,9 @@ class _Loader:
     def _project(self) -> Project | None:
         path = self.root / PROJECT_FILE
         if not path.is_file():
-            self.problems.add(Location(PROJECT_FILE), f"no {PROJECT_FILE} in {self.root}: it names the project and its targets")
+            self.problems.add(
+                Location(PROJECT_FILE), f"no {PROJECT_FILE} in {self.root}: it names the project and its targets"
+            )
             return None
         self._hash_file(path)
         docs = load_file(str(path), PROJECT_FILE, self.problems)
@@ -187,7 +191,9 @@ class _Loader:
             account = t.get("account")
             if account is None and t.get("roleArn"):
                 account = t["roleArn"].split(":")[4]
-            targets.append(Target(t["name"], t["region"], account, t.get("roleArn"), MappingProxyType(dict(t.get("vars") or {}))))
+            targets.append(
+                Target(t["name"], t["region"], account, t.get("roleArn"), MappingProxyType(dict(t.get("vars") or {})))
+            )
         return Project(
             name=value["project"],
             targets=tuple(targets),
@@ -208,7 +214,8 @@ class _Loader:
             self.problems.add(
                 doc.at(where),
                 f"apiVersion must be '{API_VERSION}', got {value.get('apiVersion')!r}"
-                if "apiVersion" in value else f"not an imagesync manifest: no 'apiVersion: {API_VERSION}'",
+                if "apiVersion" in value
+                else f"not an imagesync manifest: no 'apiVersion: {API_VERSION}'",
             )
             return None
         kind = value.get("kind")
@@ -233,8 +240,10 @@ class _Loader:
             if isinstance(wanted, list):
                 for i, t in enumerate(wanted):
                     if not isinstance(t, str):
-                        self.problems.add(m.doc.at(("metadata", "targets", i)),
-                                          f"metadata.targets[{i}]: {t!r} is not of type 'string'; list target names")
+                        self.problems.add(
+                            m.doc.at(("metadata", "targets", i)),
+                            f"metadata.targets[{i}]: {t!r} is not of type 'string'; list target names",
+                        )
                     elif t not in known_targets:
                         self.problems.add(
                             m.doc.at(("metadata", "targets", i)),
@@ -292,6 +301,7 @@ class _Loader:
 
     def _expand(self, project: Project, target: Target, text: str, where: Callable[[int], Location]) -> str:
         """Replace imagesync placeholders; any other `${...}` (shell variables) stays as written."""
+
         def replace(match: re.Match[str]) -> str:
             namespace, key = match.group(1), match.group(2)
             found = _lookup(project, target, namespace, key)
@@ -339,7 +349,9 @@ class _Loader:
             return None
         if m.kind == "ContainerRecipe":
             if "dockerfileTemplateData" in spec:
-                awstoe.check_inline_size(spec["dockerfileTemplateData"], doc.at(("spec", "dockerfileTemplateData")), self.problems)
+                awstoe.check_inline_size(
+                    spec["dockerfileTemplateData"], doc.at(("spec", "dockerfileTemplateData")), self.problems
+                )
                 return str(spec["dockerfileTemplateData"])
             if "dockerfileTemplateFile" in spec:
                 text, _ = self._read_relative(project, target, m, doc, ("spec", "dockerfileTemplateFile"))
@@ -357,7 +369,9 @@ class _Loader:
         candidate = manifest_dir / relative
         display = self._display(candidate) if not os.path.isabs(relative) else relative
         if os.path.isabs(relative) or not self._inside(candidate):
-            self.problems.add(location, f"{path[-1]} '{relative}' escapes the manifest root; documents must live inside it")
+            self.problems.add(
+                location, f"{path[-1]} '{relative}' escapes the manifest root; documents must live inside it"
+            )
             return None, display
         display = self._display(candidate.resolve()) if candidate.exists() else os.path.normpath(display)
         try:
@@ -510,8 +524,10 @@ def _lookup(project: Project, target: Target, namespace: str, key: str) -> str |
             value = target.vars[key]
             text = str(value).lower() if isinstance(value, bool) else str(value)
             if PLACEHOLDER.search(text):
-                return _Missing(f"${{vars.{key}}} of target '{target.name}' holds a placeholder; "
-                                "variable values are used as written, not expanded again")
+                return _Missing(
+                    f"${{vars.{key}}} of target '{target.name}' holds a placeholder; "
+                    "variable values are used as written, not expanded again"
+                )
             return text
         return _Missing(f"unknown variable ${{vars.{key}}} for target '{target.name}'")
     if key not in project.allow_env:

@@ -66,8 +66,7 @@ def _summary_line(plan: Plan) -> str:
         return NO_CHANGES
     s = plan.summary()
     return (
-        f"Plan: {s['publish']} to publish, {s['create']} to create, "
-        f"{s['update']} to update, {s['delete']} to delete."
+        f"Plan: {s['publish']} to publish, {s['create']} to create, {s['update']} to update, {s['delete']} to delete."
     )
 
 

@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ Params = dict[str, Any]
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def arn_name(name: str) -> str:
@@ -112,7 +111,7 @@ def version_key(text: str) -> Version:
 
 
 def matches(pattern: list[int | None], version: Version) -> bool:
-    return all(p is None or p == v for p, v in zip(pattern, version))
+    return all(p is None or p == v for p, v in zip(pattern, version, strict=True))
 
 
 def latest_references(base: str, version: str) -> dict[str, str]:
@@ -342,7 +341,9 @@ class Backend:
             raise SandboxError("ResourceNotFoundException", f"The resource '{arn}' does not exist.")
         return record
 
-    def _versions(self, req: Request, collection: str, region: str, account: str, name: str, type_: str) -> list[Record]:
+    def _versions(
+        self, req: Request, collection: str, region: str, account: str, name: str, type_: str
+    ) -> list[Record]:
         """Every version (and build) of one versioned resource family, own or Amazon's."""
         if account == "aws":
             pool: Iterable[Record] = {
@@ -364,7 +365,8 @@ class Backend:
             return family[0] if family and family[0]["arn"] == arn else None
         pattern = parse_version(ref.version, wildcards=True, member=member)
         candidates = [
-            r for r in family
+            r
+            for r in family
             if matches(pattern, version_key(r["version"])) and (ref.build is None or _build_of(r) == ref.build)
         ]
         if not candidates:
@@ -397,7 +399,9 @@ class Backend:
                 if ref and (ref == arn or (self._resolve_quiet(req, collection, ref) or {}).get("arn") == arn):
                     found.append(pipe["arn"])
         elif collection in ("infrastructureConfigurations", "distributionConfigurations"):
-            field = "infrastructureConfigurationArn" if collection.startswith("infra") else "distributionConfigurationArn"
+            field = (
+                "infrastructureConfigurationArn" if collection.startswith("infra") else "distributionConfigurationArn"
+            )
             found = [p["arn"] for p in req.own("imagePipelines") if p.get(field) == arn]
         elif collection == "workflows":
             for pipe in req.own("imagePipelines"):
@@ -420,7 +424,8 @@ class Backend:
             raise SandboxError(
                 "ResourceDependencyException",
                 f"Resource dependency error: The resource ARN '{arn}' has other resources depended on it: "
-                + ", ".join(sorted(set(users))) + ".",
+                + ", ".join(sorted(set(users)))
+                + ".",
             )
         del req.table(collection)[arn]
         req.state["policies"].pop(arn, None)
@@ -455,7 +460,9 @@ class Backend:
         if p.get("data") is None and p.get("uri") is None:
             raise SandboxError("InvalidRequestException", "You must specify either 'data' or 'uri'.")
         if p.get("dryRun"):
-            raise SandboxError("DryRunOperationException", "The request would have succeeded, but the dryRun flag is set.")
+            raise SandboxError(
+                "DryRunOperationException", "The request would have succeeded, but the dryRun flag is set."
+            )
         base = f"{req.prefix}{type_path}/{arn_name(p['name'])}"
         version_arn = f"{base}/{p['semanticVersion']}"
         builds = [r for r in req.table(collection).values() if r["arn"].startswith(version_arn + "/")]
@@ -499,7 +506,10 @@ class Backend:
             "encrypted": True,
         }
         created = self._create_built(req, "components", "component", record, content)
-        return {"componentBuildVersionArn": created["arn"], "latestVersionReferences": created["latestVersionReferences"]}
+        return {
+            "componentBuildVersionArn": created["arn"],
+            "latestVersionReferences": created["latestVersionReferences"],
+        }
 
     def op_get_component(self, req: Request) -> Record:
         arn = req.params["componentBuildVersionArn"]
@@ -514,11 +524,19 @@ class Backend:
         if req.params.get("byName"):
             rows = _latest_per_name(rows)
         items = [dict(r, arn=_version_arn(r["arn"]), status=r["state"]["status"]) for r in rows]
-        page, token = paginate(req.operation, req.params, items, {
-            "name": lambda r: r["name"], "platform": lambda r: r.get("platform"), "type": lambda r: r.get("type"),
-            "version": lambda r: r["version"], "description": lambda r: r.get("description"),
-            "supportedOsVersion": lambda r: r.get("supportedOsVersions"),
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            items,
+            {
+                "name": lambda r: r["name"],
+                "platform": lambda r: r.get("platform"),
+                "type": lambda r: r.get("type"),
+                "version": lambda r: r["version"],
+                "description": lambda r: r.get("description"),
+                "supportedOsVersion": lambda r: r.get("supportedOsVersions"),
+            },
+        )
         return {"componentVersionList": page, "nextToken": token}
 
     def op_list_component_build_versions(self, req: Request) -> Record:
@@ -530,9 +548,7 @@ class Backend:
     def _family_builds(self, req: Request, collection: str, version_arn: str, member: str) -> list[Record]:
         ref = parse_arn(version_arn, member)
         family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
-        return sorted(
-            (r for r in family if _version_arn(r["arn"]) == version_arn), key=_build_of
-        )
+        return sorted((r for r in family if _version_arn(r["arn"]) == version_arn), key=_build_of)
 
     def op_delete_component(self, req: Request) -> Record:
         arn = req.params["componentBuildVersionArn"]
@@ -560,7 +576,10 @@ class Backend:
         }
         type_path = f"workflow/{p['type'].lower()}"
         created = self._create_built(req, "workflows", type_path, record, content)
-        return {"workflowBuildVersionArn": created["arn"], "latestVersionReferences": created["latestVersionReferences"]}
+        return {
+            "workflowBuildVersionArn": created["arn"],
+            "latestVersionReferences": created["latestVersionReferences"],
+        }
 
     def op_get_workflow(self, req: Request) -> Record:
         arn = req.params["workflowBuildVersionArn"]
@@ -575,9 +594,16 @@ class Backend:
         if req.params.get("byName"):
             rows = _latest_per_name(rows)
         items = [dict(r, arn=_version_arn(r["arn"])) for r in rows]
-        page, token = paginate(req.operation, req.params, items, {
-            "name": lambda r: r["name"], "type": lambda r: r["type"], "version": lambda r: r["version"],
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            items,
+            {
+                "name": lambda r: r["name"],
+                "type": lambda r: r["type"],
+                "version": lambda r: r["version"],
+            },
+        )
         return {"workflowVersionList": page, "nextToken": token}
 
     def op_list_workflow_build_versions(self, req: Request) -> Record:
@@ -596,7 +622,9 @@ class Backend:
         p = req.params
         pattern = parse_version(p["semanticVersion"], wildcards=True)
         base = req.arn(collection, p["name"])
-        existing = [version_key(r["version"]) for r in req.table(collection).values() if r["arn"].startswith(base + "/")]
+        existing = [
+            version_key(r["version"]) for r in req.table(collection).values() if r["arn"].startswith(base + "/")
+        ]
         if None not in pattern:
             version = p["semanticVersion"]
             self._ensure_new(req, collection, f"{base}/{version}")
@@ -720,17 +748,31 @@ class Backend:
 
     def op_list_image_recipes(self, req: Request) -> Record:
         items = _sorted(self._owned_list(req, "imageRecipes", req.params.get("owner")))
-        page, token = paginate(req.operation, req.params, items, {
-            "name": lambda r: r["name"], "parentImage": lambda r: r["parentImage"], "platform": lambda r: r["platform"],
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            items,
+            {
+                "name": lambda r: r["name"],
+                "parentImage": lambda r: r["parentImage"],
+                "platform": lambda r: r["platform"],
+            },
+        )
         return {"imageRecipeSummaryList": page, "nextToken": token}
 
     def op_list_container_recipes(self, req: Request) -> Record:
         items = _sorted(self._owned_list(req, "containerRecipes", req.params.get("owner")))
-        page, token = paginate(req.operation, req.params, items, {
-            "name": lambda r: r["name"], "parentImage": lambda r: r["parentImage"],
-            "platform": lambda r: r["platform"], "containerType": lambda r: r["containerType"],
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            items,
+            {
+                "name": lambda r: r["name"],
+                "parentImage": lambda r: r["parentImage"],
+                "platform": lambda r: r["platform"],
+                "containerType": lambda r: r["containerType"],
+            },
+        )
         return {"containerRecipeSummaryList": page, "nextToken": token}
 
     def op_delete_image_recipe(self, req: Request) -> Record:
@@ -765,7 +807,11 @@ class Backend:
         self._ensure_new(req, collection, arn)
         now: Any = now_iso()
         req.table(collection)[arn] = {
-            "arn": arn, "name": p["name"], **fields, "dateCreated": now, "tags": dict(p.get("tags") or {}),
+            "arn": arn,
+            "name": p["name"],
+            **fields,
+            "dateCreated": now,
+            "tags": dict(p.get("tags") or {}),
         }
         return arn
 
@@ -791,9 +837,14 @@ class Backend:
         return {"infrastructureConfiguration": record}
 
     def op_list_infrastructure_configurations(self, req: Request) -> Record:
-        page, token = paginate(req.operation, req.params, _sorted(req.own("infrastructureConfigurations")), {
-            "name": lambda r: r["name"],
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            _sorted(req.own("infrastructureConfigurations")),
+            {
+                "name": lambda r: r["name"],
+            },
+        )
         return {"infrastructureConfigurationSummaryList": page, "nextToken": token}
 
     def op_delete_infrastructure_configuration(self, req: Request) -> Record:
@@ -825,7 +876,10 @@ class Backend:
         return {"distributionConfiguration": record}
 
     def op_list_distribution_configurations(self, req: Request) -> Record:
-        items = [dict(r, regions=[d["region"] for d in r["distributions"]]) for r in _sorted(req.own("distributionConfigurations"))]
+        items = [
+            dict(r, regions=[d["region"] for d in r["distributions"]])
+            for r in _sorted(req.own("distributionConfigurations"))
+        ]
         page, token = paginate(req.operation, req.params, items, {"name": lambda r: r["name"]})
         return {"distributionConfigurationSummaryList": page, "nextToken": token}
 
@@ -839,7 +893,8 @@ class Backend:
         if (image_recipe is None) == (container_recipe is None):
             raise SandboxError(
                 "InvalidParameterCombinationException" if image_recipe else "InvalidRequestException",
-                "You must specify exactly one recipe for your image, using either a containerRecipeArn or an imageRecipeArn.",
+                "You must specify exactly one recipe for your image, using either a containerRecipeArn "
+                "or an imageRecipeArn.",
             )
         if image_recipe is not None:
             recipe = self._must_resolve(req, "imageRecipes", image_recipe, "imageRecipeArn")
@@ -852,7 +907,8 @@ class Backend:
             if p.get(member) is not None and p[member] not in req.table(collection):
                 raise SandboxError(
                     "InvalidParameterValueException",
-                    f"The value supplied for parameter '{member}' is not valid. The resource '{p[member]}' does not exist.",
+                    f"The value supplied for parameter '{member}' is not valid. "
+                    f"The resource '{p[member]}' does not exist.",
                 )
         for i, wf in enumerate(p.get("workflows") or []):
             self._must_resolve(req, "workflows", wf["workflowArn"], f"workflows[{i}].workflowArn")
@@ -894,12 +950,22 @@ class Backend:
         return {"imagePipeline": self._get(req, "imagePipelines", req.params["imagePipelineArn"])}
 
     def op_list_image_pipelines(self, req: Request) -> Record:
-        page, token = paginate(req.operation, req.params, _sorted(req.own("imagePipelines")), {
-            name: (lambda r, n=name: r.get(n)) for name in (
-                "description", "distributionConfigurationArn", "imageRecipeArn",
-                "infrastructureConfigurationArn", "name", "status",
-            )
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            _sorted(req.own("imagePipelines")),
+            {
+                name: (lambda r, n=name: r.get(n))
+                for name in (
+                    "description",
+                    "distributionConfigurationArn",
+                    "imageRecipeArn",
+                    "infrastructureConfigurationArn",
+                    "name",
+                    "status",
+                )
+            },
+        )
         return {"imagePipelineList": page, "nextToken": token}
 
     def op_delete_image_pipeline(self, req: Request) -> Record:
@@ -917,7 +983,9 @@ class Backend:
         }
 
     def op_create_lifecycle_policy(self, req: Request) -> Record:
-        return {"lifecyclePolicyArn": self._create_mutable(req, "lifecyclePolicies", self._lifecycle_fields(req.params))}
+        return {
+            "lifecyclePolicyArn": self._create_mutable(req, "lifecyclePolicies", self._lifecycle_fields(req.params))
+        }
 
     def op_update_lifecycle_policy(self, req: Request) -> Record:
         fields = self._lifecycle_fields(req.params)
@@ -927,9 +995,15 @@ class Backend:
         return {"lifecyclePolicy": self._get(req, "lifecyclePolicies", req.params["lifecyclePolicyArn"])}
 
     def op_list_lifecycle_policies(self, req: Request) -> Record:
-        page, token = paginate(req.operation, req.params, _sorted(req.own("lifecyclePolicies")), {
-            "name": lambda r: r["name"], "status": lambda r: r["status"],
-        })
+        page, token = paginate(
+            req.operation,
+            req.params,
+            _sorted(req.own("lifecyclePolicies")),
+            {
+                "name": lambda r: r["name"],
+                "status": lambda r: r["status"],
+            },
+        )
         return {"lifecyclePolicySummaryList": page, "nextToken": token}
 
     def op_delete_lifecycle_policy(self, req: Request) -> Record:
@@ -947,17 +1021,38 @@ class Backend:
             recipe = self._must_resolve(req, "containerRecipes", pipeline["containerRecipeArn"], "containerRecipeArn")
             recipe_key, image_type = "containerRecipe", "DOCKER"
         base = req.arn("images", recipe["name"], recipe["version"])
-        build = max((_build_of(r) for r in req.table("images").values() if r["arn"].startswith(base + "/")), default=0) + 1
+        build = (
+            max((_build_of(r) for r in req.table("images").values() if r["arn"].startswith(base + "/")), default=0) + 1
+        )
         arn = f"{base}/{build}"
         distribution = req.table("distributionConfigurations").get(pipeline.get("distributionConfigurationArn") or "")
         regions = [d["region"] for d in distribution["distributions"]] if distribution else [req.region]
         ami_seed = hashlib.sha256(arn.encode()).hexdigest()
         outputs: Record = (
-            {"amis": [{"region": r, "image": f"ami-{hashlib.sha256((ami_seed + r).encode()).hexdigest()[:17]}",
-                       "name": f"{recipe['name']} {recipe['version']}/{build}", "accountId": req.account} for r in regions]}
-            if image_type == "AMI" else
-            {"containers": [{"region": r, "imageUris": [f"{req.account}.dkr.ecr.{r}.amazonaws.com/"
-                             f"{recipe['targetRepository']['repositoryName']}:{recipe['version']}-{build}"]} for r in regions]}
+            {
+                "amis": [
+                    {
+                        "region": r,
+                        "image": f"ami-{hashlib.sha256((ami_seed + r).encode()).hexdigest()[:17]}",
+                        "name": f"{recipe['name']} {recipe['version']}/{build}",
+                        "accountId": req.account,
+                    }
+                    for r in regions
+                ]
+            }
+            if image_type == "AMI"
+            else {
+                "containers": [
+                    {
+                        "region": r,
+                        "imageUris": [
+                            f"{req.account}.dkr.ecr.{r}.amazonaws.com/"
+                            f"{recipe['targetRepository']['repositoryName']}:{recipe['version']}-{build}"
+                        ],
+                    }
+                    for r in regions
+                ]
+            }
         )
         req.table("images")[arn] = {
             "arn": arn,
@@ -971,7 +1066,9 @@ class Backend:
             recipe_key: copy.deepcopy(recipe),
             "sourcePipelineName": pipeline["name"],
             "sourcePipelineArn": pipeline["arn"],
-            "infrastructureConfiguration": copy.deepcopy(req.table("infrastructureConfigurations").get(pipeline["infrastructureConfigurationArn"])),
+            "infrastructureConfiguration": copy.deepcopy(
+                req.table("infrastructureConfigurations").get(pipeline["infrastructureConfigurationArn"])
+            ),
             "distributionConfiguration": copy.deepcopy(distribution),
             "imageTestsConfiguration": pipeline.get("imageTestsConfiguration"),
             "dateCreated": now_iso(),
@@ -992,8 +1089,11 @@ class Backend:
         return {"image": record, "latestVersionReferences": latest_references(base, record["version"])}
 
     _image_filters: dict[str, Callable[[Record], Any]] = {
-        "name": lambda r: r["name"], "osVersion": lambda r: r.get("osVersion"), "platform": lambda r: r.get("platform"),
-        "type": lambda r: r.get("type"), "version": lambda r: r["version"].split("/")[0],
+        "name": lambda r: r["name"],
+        "osVersion": lambda r: r.get("osVersion"),
+        "platform": lambda r: r.get("platform"),
+        "type": lambda r: r.get("type"),
+        "version": lambda r: r["version"].split("/")[0],
     }
 
     def op_list_images(self, req: Request) -> Record:
@@ -1181,7 +1281,7 @@ def _component_parameters(doc: dict[str, Any]) -> list[Record] | None:
     for entry in declared:
         if not isinstance(entry, dict) or len(entry) != 1:
             continue
-        (name, spec), = entry.items()
+        ((name, spec),) = entry.items()
         spec = spec if isinstance(spec, dict) else {}
         item: Record = {"name": str(name), "type": str(spec.get("type", "string"))}
         if "default" in spec:

@@ -151,9 +151,9 @@ phases:
               if command -v rpm >/dev/null 2>&1 && ! command -v dpkg >/dev/null 2>&1; then
                 rpm -U "${BASE}/amazon_linux/${ARCH}/latest/amazon-cloudwatch-agent.rpm"
               else
-                curl -fsSL -o /tmp/amazon-cloudwatch-agent.deb "${BASE}/ubuntu/${ARCH}/latest/amazon-cloudwatch-agent.deb"
-                dpkg -i -E /tmp/amazon-cloudwatch-agent.deb
-                rm -f /tmp/amazon-cloudwatch-agent.deb
+                curl -fsSL -o /tmp/cwagent.deb "${BASE}/ubuntu/${ARCH}/latest/amazon-cloudwatch-agent.deb"
+                dpkg -i -E /tmp/cwagent.deb
+                rm -f /tmp/cwagent.deb
               fi
 
   - name: validate
@@ -535,8 +535,7 @@ _COMPONENTS: tuple[_ComponentSpec, ...] = (
         "inspector-test-linux",
         "Linux",
         _AL_UBUNTU,
-        "Runs an Amazon Inspector assessment of the instance and fails the test on high "
-        "severity findings.",
+        "Runs an Amazon Inspector assessment of the instance and fails the test on high severity findings.",
         (
             ("1.0.0", "2024-05-09T16:58:24.444Z"),
             ("1.0.1", "2025-02-20T18:26:15.093Z"),
@@ -581,8 +580,7 @@ _COMPONENTS: tuple[_ComponentSpec, ...] = (
         "docker-ce-linux",
         "Linux",
         _AL_UBUNTU,
-        "Installs Docker Community Edition and enables the ec2-user user to manage docker "
-        "without using sudo.",
+        "Installs Docker Community Edition and enables the ec2-user user to manage docker without using sudo.",
         (
             ("1.0.0", "2024-08-20T21:49:33.726Z"),
             ("1.0.1", "2025-11-04T17:57:19.411Z"),
@@ -677,10 +675,7 @@ def _partition(region: str) -> str:
 
 
 def _arn(region: str, resource_type: str, name: str, version: str) -> str:
-    return (
-        f"arn:{_partition(region)}:imagebuilder:{region}:{ACCOUNT}:"
-        f"{resource_type}/{name}/{version}/{BUILD_NUMBER}"
-    )
+    return f"arn:{_partition(region)}:imagebuilder:{region}:{ACCOUNT}:{resource_type}/{name}/{version}/{BUILD_NUMBER}"
 
 
 def _type_of(document: dict[str, Any]) -> str:
@@ -710,7 +705,7 @@ def _ami_id(name: str, version: str, region: str) -> str:
     return f"ami-{digest[:17]}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _components(region: str) -> tuple[dict[str, Any], ...]:
     out: list[dict[str, Any]] = []
     for name, platform, os_versions, description, versions, template in _COMPONENTS:
@@ -743,7 +738,7 @@ def _components(region: str) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _images(region: str) -> tuple[dict[str, Any], ...]:
     out: list[dict[str, Any]] = []
     for name, platform, os_version, ami_description, versions in _IMAGES:

@@ -113,9 +113,7 @@ def _shape_out(shape: Shape, value: Any) -> Any:
     kind = shape.type_name
     if kind == "structure":
         members = shape.members
-        return {
-            k: _shape_out(members[k], v) for k, v in value.items() if k in members and v is not None
-        }
+        return {k: _shape_out(members[k], v) for k, v in value.items() if k in members and v is not None}
     if kind == "list":
         return [_shape_out(shape.member, v) for v in value]
     if kind == "map":

@@ -115,14 +115,18 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(config.latency_ms / 1000.0)
         fault = sandbox.faults.draw()
         if fault is Fault.THROTTLE:
-            self._send_error(SandboxError(
-                "CallRateLimitExceededException",
-                f"You have exceeded the permitted request rate for the specific operation {operation}.",
-            ))
+            self._send_error(
+                SandboxError(
+                    "CallRateLimitExceededException",
+                    f"You have exceeded the permitted request rate for the specific operation {operation}.",
+                )
+            )
             return
         if fault in (Fault.SERVICE_ERROR, Fault.UNAVAILABLE):
             code = "ServiceException" if fault is Fault.SERVICE_ERROR else "ServiceUnavailableException"
-            self._send_error(SandboxError(code, "The service encountered an unexpected error (injected by the sandbox)."))
+            self._send_error(
+                SandboxError(code, "The service encountered an unexpected error (injected by the sandbox).")
+            )
             return
         if fault is Fault.RESET_BEFORE:
             self._reset_connection()

@@ -64,9 +64,7 @@ def validate_input(operation_name: str, params: dict[str, Any]) -> None:
     try:
         shape = service_model().operation_model(operation_name).input_shape
     except OperationNotFoundError:
-        raise SandboxError(
-            "UnknownOperationException", f"Unknown operation '{operation_name}'."
-        ) from None
+        raise SandboxError("UnknownOperationException", f"Unknown operation '{operation_name}'.") from None
     if shape is None:
         return
     if not isinstance(params, dict):
@@ -77,15 +75,13 @@ def validate_input(operation_name: str, params: dict[str, Any]) -> None:
     _check_structure(shape, params, "")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str) -> re.Pattern[str]:
     # re.ASCII: the service is Java, whose \w and \s are ASCII-only by default.
     return re.compile(pattern.replace(_MODEL_ACCOUNT, _WIDENED_ACCOUNT), re.ASCII)
 
 
-def _invalid_value(
-    path: str, requirement: str, code: str = "InvalidParameterValueException"
-) -> SandboxError:
+def _invalid_value(path: str, requirement: str, code: str = "InvalidParameterValueException") -> SandboxError:
     return SandboxError(
         code,
         f"The value supplied for parameter '{path}' is not valid. '{path}' {requirement}",
@@ -100,9 +96,7 @@ def _check_structure(shape: StructureShape, value: dict[str, Any], prefix: str) 
         # botocore never serializes null, so a null member counts as absent.
         if item is None:
             if name in required:
-                raise SandboxError(
-                    "InvalidRequestException", f"Missing required parameter '{path}'."
-                )
+                raise SandboxError("InvalidRequestException", f"Missing required parameter '{path}'.")
             continue
         _check(member, item, path, name)
 
@@ -135,11 +129,7 @@ def _check(shape: Shape, value: Any, path: str, member: str) -> None:
         pattern = meta.get("pattern")
         if pattern is not None and _compiled(pattern).search(value) is None:
             # Version syntax is the one constraint with its own modeled exception.
-            code = (
-                "InvalidVersionNumberException"
-                if member == "semanticVersion"
-                else "InvalidParameterValueException"
-            )
+            code = "InvalidVersionNumberException" if member == "semanticVersion" else "InvalidParameterValueException"
             raise _invalid_value(path, f"must match pattern {pattern}", code)
     elif kind in ("integer", "long", "double", "float"):
         _check_bounds(value, meta, path, "value")
