@@ -149,6 +149,26 @@ def call(
         return response
 
 
+def list_all(
+    client: Any,
+    operation: str,
+    params: dict[str, Any],
+    key: str,
+    *,
+    backoff: Backoff | None = None,
+    counter: CallCounter | None = None,
+) -> list[dict[str, Any]]:
+    """Every item of a List call, following `nextToken` to the end (pages may be short or empty)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = call(client, operation, params, backoff=backoff, counter=counter)
+        items.extend(page.get(key) or [])
+        token = page.get("nextToken")
+        if not token:
+            return items
+        params = {**params, "nextToken": token}
+
+
 def _snake(operation: str) -> str:
     out = []
     for i, ch in enumerate(operation):

@@ -94,9 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=("console", "json"), default="console", help="log format (default: console)"
     )
 
+    pruning = argparse.ArgumentParser(add_help=False)
+    pruning.add_argument(
+        "--prune", action="store_true", help="also delete managed resources no longer in the manifests"
+    )
+    pruning.add_argument(
+        "--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target"
+    )
+
     plan = commands.add_parser(
         "plan",
-        parents=[connect],
+        parents=[connect, pruning],
         help="show what apply would change, including the versions it would publish",
         description="Diff the manifests in DIR against live Image Builder state and show every change.",
     )
@@ -104,14 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for a later 'imagesync apply FILE'")
     plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
-    plan.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the manifests")
-    plan.add_argument("--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target")
     plan.add_argument("--refresh-only", action="store_true", help="report drift only; plan no changes")
     plan.set_defaults(handler=_cmd_plan)
 
     apply = commands.add_parser(
         "apply",
-        parents=[connect],
+        parents=[connect, pruning],
         help="make Image Builder match the manifests (or execute a saved plan)",
         description="Plan and apply the manifests in DIR, or apply a plan saved with 'plan --out' after "
         "checking that neither the manifests nor live state changed since.",
@@ -119,8 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "source", nargs="?", default=".", metavar="DIR|PLANFILE", help="manifest directory or saved plan (default: .)"
     )
-    apply.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the manifests")
-    apply.add_argument("--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target")
     apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
     apply.add_argument(
         "--parallelism",

@@ -11,7 +11,6 @@ import copy
 import re
 from typing import Any
 
-import yaml
 from deepdiff import DeepDiff
 
 from imagesync.changes import DiffItem
@@ -113,7 +112,7 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
 
 def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
     """Step-level differences between two AWSTOE documents: steps added, removed or changed."""
-    old, new = _load(old_text), _load(new_text)
+    old, new = awstoe.load_document(old_text), awstoe.load_document(new_text)
     if old is None or new is None:
         return [] if old_text == new_text else [DiffItem("change", "document", old_text, new_text)]
     old_steps, new_steps = _steps(old), _steps(new)
@@ -142,13 +141,3 @@ def _steps(document: dict[str, Any]) -> dict[tuple[str, ...], Any]:
         if isinstance(step, dict) and isinstance(step.get("name"), str):
             indexed.setdefault((step["name"],), step)
     return indexed
-
-
-def _load(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    return value if isinstance(value, dict) else None

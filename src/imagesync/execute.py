@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagesync import versioning
-from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call
+from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
 from imagesync.changes import CREATE, DELETE, PUBLISH, UPDATE, ApiCall, Plan, ResourceChange, TargetPlan
 from imagesync.live import ADDRESS_TAG, PROJECT_TAG
 from imagesync.model import DesiredState
@@ -258,14 +258,9 @@ class _TargetRunner:
                 "workflowSummaryList",
             )
         version_arn = params[arn_key]
-        builds: list[dict[str, Any]] = []
-        request: dict[str, Any] = {version_key: version_arn}
-        while True:
-            page = self._call(list_op, request)
-            builds.extend(page.get(list_key) or [])
-            if not page.get("nextToken"):
-                break
-            request = {**request, "nextToken": page["nextToken"]}
+        builds = list_all(
+            self.client, list_op, {version_key: version_arn}, list_key, counter=self.counter, backoff=self.backoff
+        )
         kept = 0
         for build in builds:
             tags = build.get("tags") or {}

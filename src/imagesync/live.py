@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagesync import versioning
-from imagesync.aws import Backoff, CallCounter, call
+from imagesync.aws import Backoff, CallCounter, call, list_all
 from imagesync.kinds import REGISTRY, Kind, arn_name
 from imagesync.sandbox.model import service_model
 
@@ -107,7 +107,14 @@ def read_live(
     gets: list[tuple[LiveResource, Kind, str]] = []
     kinds = list(REGISTRY)
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(kinds)))) as pool:
-        listed = list(pool.map(lambda kind: _list_all(api, kind), kinds))  # kinds page independently
+        listed = list(  # kinds page independently
+            pool.map(
+                lambda kind: list_all(
+                    client, kind.list_op, _list_params(kind), kind.list_key, counter=counter, backoff=backoff
+                ),
+                kinds,
+            )
+        )
     for kind, items in zip(kinds, listed, strict=True):
         wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
         if kind.versioned:
@@ -132,18 +139,11 @@ def read_live(
     return state
 
 
-def _list_all(api: Any, kind: Kind) -> list[dict[str, Any]]:
+def _list_params(kind: Kind) -> dict[str, Any]:
     params: dict[str, Any] = {"maxResults": 25}
     if kind.name in ("Component", "Workflow", "ImageRecipe", "ContainerRecipe"):
         params["owner"] = "Self"
-    items: list[dict[str, Any]] = []
-    while True:
-        page = api(kind.list_op, params)
-        items.extend(page.get(kind.list_key) or [])
-        token = page.get("nextToken")
-        if not token:
-            return items
-        params = {**params, "nextToken": token}
+    return params
 
 
 def _group_versions(state: LiveState, kind: Kind, items: Iterable[dict[str, Any]]) -> None:

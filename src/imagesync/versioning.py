@@ -13,8 +13,6 @@ import json
 import re
 from typing import Any
 
-import yaml
-
 from imagesync.manifest import awstoe
 
 Version = tuple[int, int, int]
@@ -60,7 +58,7 @@ def next_version(spec: str, latest: str | None, level: str) -> str:
 
 def auto_level(old_document: str | None, new_document: str | None) -> str:
     """`auto` bump: a removed or retyped parameter is major, an added parameter or step minor."""
-    old, new = _load(old_document), _load(new_document)
+    old, new = awstoe.load_document(old_document), awstoe.load_document(new_document)
     if old is None or new is None:
         return "patch"
     old_params, new_params = awstoe.parameter_types(old), awstoe.parameter_types(new)
@@ -71,16 +69,6 @@ def auto_level(old_document: str | None, new_document: str | None) -> str:
     if set(awstoe.step_index(new)) - set(awstoe.step_index(old)):
         return "minor"
     return "patch"
-
-
-def _load(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def canonical(value: Any) -> str:

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from imagesync.errors import Location
 from imagesync.manifest.problems import Problems
 from imagesync.manifest.yamlloc import Located, Path
@@ -220,6 +222,17 @@ def check_inline_size(text: str, location: Location, problems: Problems) -> None
             f"the inline document is {len(text):,} characters, but inline data is limited to "
             f"{INLINE_LIMIT:,} characters; upload the document to S3 and reference it with 'uri' instead",
         )
+
+
+def load_document(text: str | None) -> dict[str, Any] | None:
+    """A document's text parsed as a mapping, or None when absent or not a YAML mapping."""
+    if not text:
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def component_type(doc_value: Any) -> str:
