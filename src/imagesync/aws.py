@@ -23,7 +23,10 @@ import botocore.exceptions
 from botocore.config import Config
 
 from imagesync.errors import PermanentError, TransientError, UserError
+from imagesync.logs import get_logger
 from imagesync.model import Target
+
+log = get_logger(__name__)
 
 SANDBOX_ACCOUNT = "123456789012"
 # An endpoint that refuses connections is most likely wrong, not busy: give up sooner.
@@ -141,6 +144,7 @@ def call(
             if isinstance(error, ApiUnavailable) and refusals < MAX_REFUSALS:
                 delay = next(delays, None)
                 if delay is not None:
+                    log.info("retrying", operation=operation, code=error.code, delay=round(delay, 3))
                     backoff.sleep(delay)
                     retry = True
                     continue

@@ -397,6 +397,9 @@ class _Usage(ImagesyncError):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from imagesync.logs import configure
+
+    configure(getattr(args, "log_format", "console"), bool(args.verbose))
     try:
         return int(args.handler(args))
     except ImagesyncError as err:

@@ -22,7 +22,10 @@ from imagesync import versioning
 from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
 from imagesync.changes import CREATE, DELETE, PUBLISH, UPDATE, ApiCall, Plan, ResourceChange, TargetPlan
 from imagesync.live import ADDRESS_TAG, PROJECT_TAG
+from imagesync.logs import get_logger
 from imagesync.model import DesiredState
+
+log = get_logger(__name__)
 
 CREATED, PUBLISHED, UPDATED, DELETED = "created", "published", "updated", "deleted"
 FAILED, SKIPPED, KEPT = "failed", "skipped", "kept"
@@ -180,6 +183,8 @@ class _TargetRunner:
                     future.result()
 
     def _record(self, index: int, outcome: Outcome) -> None:
+        if outcome.status == FAILED:
+            log.warning("change failed", target=outcome.target, address=outcome.address, code=outcome.error_code)
         with self._lock:
             self.outcomes[index] = outcome
         if self.on_progress is not None:

@@ -46,7 +46,10 @@ from imagesync.live import (
     LiveState,
     read_live,
 )
+from imagesync.logs import get_logger
 from imagesync.model import Address, DesiredState, Resource, Target
+
+log = get_logger(__name__)
 
 DELETE_ORDER = (
     "LifecyclePolicy",
@@ -90,7 +93,15 @@ def make_plan(
         live = read_live(
             connector.imagebuilder(target), wanted=wanted, concurrency=options.concurrency, counter=counter
         )
-        targets.append(plan_target(desired, target, connector.account(target), live, options))
+        target_plan = plan_target(desired, target, connector.account(target), live, options)
+        log.info(
+            "planned",
+            target=target.name,
+            read=len(live.resources),
+            pending=len(target_plan.pending),
+            drift=len(target_plan.drift),
+        )
+        targets.append(target_plan)
     return Plan(
         targets=tuple(targets),
         plan_id=uuid.uuid4().hex,

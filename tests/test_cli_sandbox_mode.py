@@ -1,0 +1,78 @@
+"""In sandbox mode imagesync contacts nothing but the sandbox, STS included; logs go to stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, so any use of it fails
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        # Every AWS endpoint but the sandbox points nowhere, and there are no credentials or region:
+        # a single call outside the sandbox (an STS lookup of the account, say) would fail the run.
+        "AWS_ENDPOINT_URL": CLOSED,
+        "AWS_ENDPOINT_URL_STS": CLOSED,
+        "AWS_ENDPOINT_URL_IMAGEBUILDER": CLOSED,
+        "AWS_CONFIG_FILE": str(cwd / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(cwd / "no-credentials"),
+    }
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+    ):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "imagesync", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=180,
+    )
+
+
+def test_apply_and_plan_in_sandbox_mode_touch_no_other_endpoint(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    # a target without an account: outside the sandbox this would ask STS who we are
+    (manifests / "imagesync.yaml").write_text("project: iso\ntargets:\n  - name: solo\n    region: eu-west-1\n")
+    (manifests / "m.yaml").write_text(
+        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
+        "spec: {instanceProfileName: build, instanceTypes: [m7i.large]}\n"
+    )
+    applied = run(["apply", "manifests", "--sandbox", "state.json", "--auto-approve"], tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete: 1 created." in applied.stdout
+    planned = run(
+        ["plan", "manifests", "--sandbox", "state.json", "--format", "json", "--log-format", "json", "-v"], tmp_path
+    )
+    assert planned.returncode == 0, planned.stderr
+    summary = json.loads(planned.stdout)["summary"]
+    assert summary == {"publish": 0, "create": 0, "update": 0, "delete": 0, "drift": 0}
+    events = [json.loads(line) for line in planned.stderr.splitlines() if line.strip()]
+    assert [e["target"] for e in events if e["event"] == "planned"] == ["solo"]
+    state = json.loads((tmp_path / "state.json").read_text())
+    arns = [arn for table in state["resources"].values() for arn in table]
+    assert arns == ["arn:aws:imagebuilder:eu-west-1:123456789012:infrastructure-configuration/build"]
+
+
+def test_without_sandbox_the_configured_endpoint_is_used(tmp_path: Path) -> None:
+    """The same environment without --sandbox fails against the closed endpoint, exit 1, no traceback."""
+    shutil.copytree(ROOT / "examples" / "manifests", tmp_path / "manifests")
+    planned = run(["plan", "manifests", "--target", "prod-use1"], tmp_path)
+    assert planned.returncode == 1
+    assert "Traceback" not in planned.stderr
+    assert "error:" in planned.stderr
