@@ -6,6 +6,8 @@ by name, since several directories have one.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from typing import Any
 
 import boto3
@@ -41,3 +43,17 @@ def make_client(endpoint_url: str, region: str = REGION, **config: Any) -> Any:
         aws_secret_access_key="testing",
         config=Config(**config) if config else None,
     )
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; close the pipes. Safe on a process that already exited."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

@@ -29,7 +29,6 @@ import json
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -46,7 +45,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imagesync.sandbox import RunningSandbox, running
-from support import ACCOUNT, MAX_RESULTS, REGION, SIMPLE_DOCUMENT, make_client
+from support import ACCOUNT, MAX_RESULTS, REGION, SIMPLE_DOCUMENT, make_client, stop_process
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 AMI = "ami-0123456789abcdef0"
@@ -308,16 +307,7 @@ def serve_process(*args: str, timeout: float = 20.0) -> Iterator[tuple[subproces
         assert match, f"unexpected first line {first!r}"
         yield proc, match.group(1)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_process(proc)
 
 
 # --- fixtures ---------------------------------------------------------------------------------

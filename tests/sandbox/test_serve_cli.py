@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from support import SIMPLE_DOCUMENT, make_client
+from support import SIMPLE_DOCUMENT, make_client, stop_process
 
 SERVE = [sys.executable, "-m", "imagesync", "sandbox", "serve"]
 ENDPOINT_LINE = re.compile(r"endpoint=(http://127\.0\.0\.1:(\d+))")
@@ -47,19 +47,6 @@ def first_line(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
         raise AssertionError(f"no stdout line within {timeout} s") from None
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
 @contextlib.contextmanager
 def serve(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A running `imagesync sandbox serve ARGS`; yields the process and its endpoint URL."""
@@ -70,7 +57,7 @@ def serve(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         assert match, f"first stdout line {line!r}"
         yield proc, match.group(1)
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 def run_cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
@@ -163,7 +150,7 @@ def test_a_file_that_is_not_a_state_file_is_refused_at_startup(tmp_path: Path) -
         assert proc.wait(timeout=10) != 0
         assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 # --- faults -----------------------------------------------------------------------------------
