@@ -477,7 +477,17 @@ def project_schema() -> dict[str, Any]:
                     "table": {"type": "string", "minLength": 1, "description": "DynamoDB table (dynamodb backend)."},
                     "bucket": {"type": "string", "minLength": 1, "description": "S3 bucket (s3 backend)."},
                     "key": {"type": "string", "minLength": 1, "description": "S3 object key (s3 backend)."},
-                    "path": {"type": "string", "minLength": 1, "description": "Lock file path (file backend)."},
+                    "path": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "Directory for lock files, relative to the manifests (file backend; "
+                        "default .imagesync/locks).",
+                    },
+                    "region": {
+                        "type": "string",
+                        "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+                        "description": "Region of the DynamoDB table (default: each target's region).",
+                    },
                 },
                 "additionalProperties": False,
             },

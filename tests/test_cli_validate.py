@@ -167,6 +167,6 @@ def test_validate_help_describes_the_command() -> None:
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     done = run("validate", tmp_path, "--format", "yaml")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "invalid choice" in done.stderr
     assert_no_traceback(done)

@@ -9,6 +9,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagesync import __version__
 from imagesync.aws import CallCounter, Connector
 from imagesync.changes import FORMAT_VERSION, Plan
 from imagesync.errors import UserError
@@ -44,7 +45,10 @@ def validate(root: str | os.PathLike[str]) -> ValidationResult:
 # --- plan and apply -----------------------------------------------------------------------------
 
 
-LOCK_DIR = Path(".imagesync") / "locks"
+def lock_dir(desired: DesiredState) -> Path:
+    """File locks live with the manifests (`lock.path`, default `.imagesync/locks`), so every
+    apply of the same manifests meets the same lock, whatever its working directory."""
+    return Path(desired.root).resolve() / str(desired.project.lock.get("path") or Path(".imagesync", "locks"))
 
 
 class StalePlan(UserError):
@@ -55,7 +59,7 @@ def plan(
     root: str | os.PathLike[str], connector: Connector, options: PlanOptions, counter: CallCounter | None = None
 ) -> tuple[Plan, DesiredState]:
     """Load the manifests and plan every change for the selected targets."""
-    desired = load(root)
+    desired = load(root, region=connector.options.region)
     return make_plan(desired, connector, options, counter), desired
 
 
@@ -80,11 +84,20 @@ def saved_options(saved: dict[str, object]) -> PlanOptions:
         targets=tuple(opts.get("targets") or ()),
         prune=bool(opts.get("prune")),
         allow_empty=bool(opts.get("allow_empty")),
+        refresh_only=bool(opts.get("refresh_only")),
     )
 
 
 def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) -> None:
-    """Refuse a saved plan whose manifests or live objects changed since it was made."""
+    """Refuse a saved plan unless applying it now makes exactly the changes it shows.
+
+    The manifests' files, every live object the plan read, and the calls the fresh plan would make
+    (which also cover `${env.*}` values and the imagesync version's behaviour) must all match.
+    """
+    if saved.get("imagesync_version") != __version__:
+        raise StalePlan(
+            f"the plan was made by imagesync {saved.get('imagesync_version')}, this is {__version__}; run plan again"
+        )
     if saved.get("manifest_digest") != desired.digest:
         raise StalePlan(f"the manifests in {desired.root} changed since the plan was saved; run plan again")
     saved_targets = {t["name"]: t for t in saved.get("targets") or []}  # type: ignore[union-attr]
@@ -97,14 +110,41 @@ def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) ->
                 changed.append(f"{target.target}:{address}")
     if changed:
         raise StalePlan("live state changed since the plan was saved; run plan again. Changed: " + ", ".join(changed))
+    if saved.get("changes_digest") != fresh.changes_digest():
+        before = {
+            (c["target"], c["address"]): c.get("calls_digest")
+            for c in saved.get("resource_changes") or []  # type: ignore[union-attr]
+            if c.get("actions") != ["no-op"]
+        }
+        after = {(t.target, c.address): c.calls_digest() for t in fresh.targets for c in t.pending}
+        differing = sorted(f"{t}:{a}" for (t, a) in set(before) | set(after) if before.get((t, a)) != after.get((t, a)))
+        raise StalePlan(
+            "applying now would not make exactly the saved plan's changes; run plan again. Different: "
+            + ", ".join(differing)
+        )
 
 
 @contextmanager
-def target_locks(desired: DesiredState, options: PlanOptions, operation: str, timeout: float) -> Iterator[None]:
-    """Hold one writer lock per selected target for the duration of a `with` block."""
+def target_locks(
+    desired: DesiredState, connector: Connector, options: PlanOptions, operation: str, timeout: float
+) -> Iterator[None]:
+    """Hold one writer lock per selected target for the duration of a `with` block.
+
+    Locks are taken in name order, so two applies over overlapping targets cannot each hold one
+    and wait for the other. Against a sandbox the lock is always a file lock: nothing but the
+    sandbox is contacted.
+    """
+    config = {"backend": "file"} if connector.sandboxed else desired.project.lock
+    session = None if connector.sandboxed else connector.boto_session()
     with ExitStack() as stack:
-        for target in selected_targets(desired, options.targets):
-            lock = make_lock(desired.project.lock, lock_id(desired.project.name, target.name), directory=LOCK_DIR)
+        for target in sorted(selected_targets(desired, options.targets), key=lambda t: t.name):
+            lock = make_lock(
+                config,
+                lock_id(desired.project.name, target.name),
+                directory=lock_dir(desired),
+                session=session,
+                region=target.region,
+            )
             stack.enter_context(lock.held(operation, timeout=timeout))
         yield
 
@@ -127,8 +167,8 @@ def apply(
         saved = read_saved_plan(source)
         root = str(saved["manifest_root"])
         options = saved_options(saved)
-    desired = load(root)
-    with target_locks(desired, options, "apply", lock_timeout):
+    desired = load(root, region=connector.options.region)
+    with target_locks(desired, connector, options, "apply", lock_timeout):
         fresh = make_plan(desired, connector, options, counter)
         if saved is not None:
             check_fresh(saved, desired, fresh)

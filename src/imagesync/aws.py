@@ -239,7 +239,7 @@ class Connector:
         return self._accounts[target.name]
 
     def imagebuilder(self, target: Target) -> Any:
-        region = self.options.region or target.region
+        region = target.region  # --region reaches here through the targets (see manifest.loader.load)
         if self.sandboxed:
             # A 12-digit access key selects the account in the sandbox; nothing else is contacted.
             return boto3.client(
@@ -256,6 +256,10 @@ class Connector:
         return session.client(
             "imagebuilder", region_name=region, endpoint_url=self.options.endpoint_url, config=_CLIENT_CONFIG
         )
+
+    def boto_session(self) -> boto3.Session:
+        """The session for other AWS services (e.g. the DynamoDB lock); never used in sandbox mode."""
+        return self._boto_session()
 
     def _boto_session(self) -> boto3.Session:
         if self._session is None:

@@ -7,6 +7,8 @@ The JSON form (`Plan.to_json`) is the saved plan and the `--format json` output;
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +73,11 @@ class ResourceChange:
     def address(self) -> str:
         return f"{self.kind}/{self.name}"
 
+    def calls_digest(self) -> str:
+        """A hash of exactly the calls this change makes (parameters included)."""
+        material = [self.action, [[call.operation, _plain(call.params)] for call in self.calls]]
+        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "address": self.address,
@@ -84,6 +91,7 @@ class ResourceChange:
             "version": self.version.to_json() if self.version else None,
             "depends_on": list(self.depends_on),
             "reason": self.reason,
+            "calls_digest": self.calls_digest(),
         }
 
 
@@ -135,12 +143,18 @@ class Plan:
     def has_changes(self) -> bool:
         return any(t.pending for t in self.targets)
 
+    def changes_digest(self) -> str:
+        """A hash of exactly what apply would send: every pending change's calls and parameters."""
+        material = [[t.target, c.address, c.calls_digest()] for t in self.targets for c in t.pending]
+        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
             "plan_id": self.plan_id,
             "imagesync_version": self.imagesync_version,
             "manifest_digest": self.manifest_digest,
+            "changes_digest": self.changes_digest(),
             "manifest_root": self.manifest_root,
             "options": dict(self.options),
             "targets": [

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from imagesync import __version__
 from imagesync.errors import ImagesyncError
@@ -48,17 +48,26 @@ def _port(text: str) -> int:
     return int(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, which `plan --detailed-exitcode` means as "changes
+    present"; imagesync's errors, usage errors included, exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="imagesync",
         description="Keep AWS EC2 Image Builder in the state a git repository describes.",
     )
     parser.add_argument("--version", action="version", version=f"imagesync {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and debug logs")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     # -v is global: accepted before or after the subcommand.
-    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity = _Parser(add_help=False)
     verbosity.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
     )
@@ -76,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     validate.set_defaults(handler=_cmd_validate)
 
-    connect = argparse.ArgumentParser(add_help=False, parents=[verbosity])
+    connect = _Parser(add_help=False, parents=[verbosity])
     group = connect.add_argument_group("connection")
     group.add_argument(
         "--sandbox",
@@ -94,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=("console", "json"), default="console", help="log format (default: console)"
     )
 
-    pruning = argparse.ArgumentParser(add_help=False)
+    pruning = _Parser(add_help=False)
     pruning.add_argument(
         "--prune", action="store_true", help="also delete managed resources no longer in the manifests"
     )
@@ -157,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.set_defaults(handler=_cmd_unlock)
 
     sandbox = commands.add_parser("sandbox", help="the embedded Image Builder emulation")
-    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
     sandbox_commands.required = True
     serve = sandbox_commands.add_parser(
         "serve",
@@ -255,6 +264,8 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from imagesync.render import text as render_text
 
     options, source = _connect_options(args, args.source)
+    if os.path.isfile(source) and (args.target or args.prune or args.allow_empty):
+        raise _Usage("a saved plan carries its own --target, --prune and --allow-empty: apply it without them")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not args.auto_approve and not interactive:
         raise _Usage("refusing to apply without --auto-approve: there is no terminal to confirm on")
@@ -317,9 +328,12 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     if config.get("backend", "file") == "dynamodb":
         import boto3
 
-        info = unlock(args.lock_id, dynamodb_client=boto3.client("dynamodb"), table=str(config["table"]))
+        target = args.lock_id.partition("/")[2]
+        region = config.get("region") or next((t.region for t in desired.project.targets if t.name == target), None)
+        client = boto3.client("dynamodb", region_name=region)
+        info = unlock(args.lock_id, dynamodb_client=client, table=str(config["table"]))
     else:
-        info = unlock(args.lock_id, directory=api.LOCK_DIR)
+        info = unlock(args.lock_id, directory=api.lock_dir(desired))
     if info is None:
         print(f"{args.lock_id}: not locked")
     else:

@@ -21,7 +21,7 @@ from typing import Any
 from imagesync import versioning
 from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
 from imagesync.changes import CREATE, DELETE, PUBLISH, UPDATE, ApiCall, Plan, ResourceChange, TargetPlan
-from imagesync.live import ADDRESS_TAG, PROJECT_TAG
+from imagesync.live import owns
 from imagesync.logs import get_logger
 from imagesync.model import DesiredState
 
@@ -128,9 +128,11 @@ class _TargetRunner:
         by_address = {pending[i].address: i for i in forward}
         self._run_graph(pending, forward, by_address)
         for i in deletes:
-            failed_first = [o for o in self.outcomes.values() if o.status == FAILED]
-            if failed_first and pending[i].reason.startswith("no longer"):
-                # A failed forward change may still need what we would delete; keep it for a re-run.
+            unfinished = {o.address for o in self.outcomes.values() if not o.ok}
+            whole_resource = pending[i].reason.startswith("no longer")
+            if pending[i].address in unfinished or (unfinished and whole_resource):
+                # An unfinished forward change may still need what we would delete (its resource's
+                # older versions, or a resource it references): keep it for a re-run.
                 self._record(
                     i,
                     Outcome(
@@ -199,7 +201,7 @@ class _TargetRunner:
                 if api_call.idempotent_token:
                     params["clientToken"] = client_token(self.plan_id, self.plan.target, change, n, api_call)
                 if api_call.operation in ("DeleteComponent", "DeleteWorkflow") and not _has_build(params):
-                    kept += self._delete_builds(api_call.operation, params)
+                    kept += self._delete_builds(api_call.operation, params, change.address)
                     continue
                 try:
                     self._call(api_call.operation, params)
@@ -246,7 +248,7 @@ class _TargetRunner:
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return call(self.client, operation, params, counter=self.counter, backoff=self.backoff)
 
-    def _delete_builds(self, operation: str, params: dict[str, Any]) -> int:
+    def _delete_builds(self, operation: str, params: dict[str, Any], address: str) -> int:
         """Delete every build of one component or workflow version that imagesync owns."""
         if operation == "DeleteComponent":
             list_op, arn_key, version_key, list_key = (
@@ -268,9 +270,8 @@ class _TargetRunner:
         )
         kept = 0
         for build in builds:
-            tags = build.get("tags") or {}
-            if tags.get(PROJECT_TAG) != self.project or not tags.get(ADDRESS_TAG):
-                kept += 1
+            if not owns(build.get("tags"), self.project, address, str(build.get("version", "")).split("/")[0]):
+                kept += 1  # not published by this project for this very resource: never deleted
                 continue
             try:
                 self._call(operation, {arn_key: build["arn"]})

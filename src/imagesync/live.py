@@ -24,6 +24,7 @@ PROJECT_TAG = "imagesync:project"
 ADDRESS_TAG = "imagesync:address"
 HASH_TAG = "imagesync:content-hash"
 PRUNE_TAG = "imagesync:prune"
+VERSION_TAG = "imagesync:version"  # on each published version: a copy's tags name the wrong version
 DEFAULT_CONCURRENCY = 16
 
 # Fields of Get responses that the service owns; never compared with the manifests.
@@ -72,12 +73,23 @@ class LiveResource:
         return self.versions[-1] if self.versions else None
 
     def managed_by(self, project: str) -> bool:
-        """Ours only when the address tag names this very resource and the project tag matches."""
+        """Ours only when the address tag names this very resource and the project tag matches.
+
+        For a versioned resource that is a statement about its newest version, whose version tag
+        must also name that version (a hand-made copy keeps the tags of the version it copied).
+        """
+        address = f"{self.kind}/{self.name}"
         if REGISTRY[self.kind].versioned:
-            tags = (self.newest.tags or {}) if self.newest else {}
-        else:
-            tags = self.tags
-        return tags.get(PROJECT_TAG) == project and tags.get(ADDRESS_TAG) == f"{self.kind}/{self.name}"
+            newest = self.newest
+            return newest is not None and owns(newest.tags, project, address, newest.version)
+        return owns(self.tags, project, address)
+
+
+def owns(tags: dict[str, str] | None, project: str, address: str, version: str | None = None) -> bool:
+    """Do these tags say that `project` made the resource at `address` (and this `version`)?"""
+    if not tags or tags.get(PROJECT_TAG) != project or tags.get(ADDRESS_TAG) != address:
+        return False
+    return version is None or tags.get(VERSION_TAG) == version
 
 
 @dataclass

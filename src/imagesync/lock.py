@@ -237,6 +237,10 @@ class DynamoDBLock(_Lock):
             if holder is None:
                 # Released between our put and our read: try again straight away.
                 continue
+            if holder == info:
+                # Our own put: it was committed, its response lost, and the retry saw our item.
+                self.info = info
+                return info
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockHeld(self.lock_id, holder, waited=timeout)
@@ -327,9 +331,13 @@ def unlock(
 
 
 def make_lock(
-    config: Mapping[str, Any], lock_id: str, *, directory: Path, session: Any = None
+    config: Mapping[str, Any], lock_id: str, *, directory: Path, session: Any = None, region: str | None = None
 ) -> FileLock | DynamoDBLock:
-    """The lock `config` asks for: `backend: file` (default) or `backend: dynamodb` with `table`."""
+    """The lock `config` asks for: `backend: file` (default) or `backend: dynamodb` with `table`.
+
+    The DynamoDB client comes from `session` (the caller's profile and credentials) in `region`
+    (the lock's own `region` setting, else the target's).
+    """
     backend = config.get("backend") or "file"
     if backend == "file":
         return FileLock(directory, lock_id)
@@ -340,9 +348,9 @@ def make_lock(
         if session is None:
             import boto3  # only the DynamoDB backend needs boto3 at this point
 
-            client = boto3.client("dynamodb")
+            client = boto3.client("dynamodb", region_name=config.get("region") or region)
         else:
-            client = session.client("dynamodb")
+            client = session.client("dynamodb", region_name=config.get("region") or region)
         return DynamoDBLock(client, str(table), lock_id)
     if backend == "s3":
         raise UserError("the s3 lock backend is not supported yet; use file or dynamodb")

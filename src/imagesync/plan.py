@@ -42,8 +42,11 @@ from imagesync.live import (
     HASH_TAG,
     PROJECT_TAG,
     PRUNE_TAG,
+    VERSION_TAG,
     LiveResource,
     LiveState,
+    LiveVersion,
+    owns,
     read_live,
 )
 from imagesync.logs import get_logger
@@ -84,6 +87,7 @@ def make_plan(
     desired: DesiredState, connector: Connector, options: PlanOptions, counter: CallCounter | None = None
 ) -> Plan:
     """Read live state for the selected targets and plan every change."""
+    _refuse_shared_scopes(desired, connector)
     targets = []
     for target in selected_targets(desired, options.targets):
         resources = desired.for_target(target.name)
@@ -115,6 +119,20 @@ def make_plan(
             "targets": list(options.targets),
         },
     )
+
+
+def _refuse_shared_scopes(desired: DesiredState, connector: Connector) -> None:
+    """Two targets in one account and region would each see the other's resources as theirs."""
+    seen: dict[tuple[str, str], str] = {}
+    for target in desired.project.targets:
+        scope = (connector.account(target), target.region)
+        if scope in seen:
+            raise UserError(
+                f"targets '{seen[scope]}' and '{target.name}' are both account {scope[0]} in {scope[1]}; "
+                "ownership is per project, account and region, so each would prune the other's resources: "
+                "use one target (restrict manifests with metadata.targets) or separate projects"
+            )
+        seen[scope] = target.name
 
 
 def plan_target(
@@ -233,6 +251,7 @@ class _TargetPlanner:
         if newest is not None and managed and (newest.tags or {}).get(HASH_TAG) == content_hash:
             self.planned[res.address] = newest.arn
             tag_target = newest.build_arn or newest.arn
+            wanted_tags[VERSION_TAG] = newest.version
             calls, items = self._tag_calls(tag_target, newest.tags or {}, wanted_tags)
             action = UPDATE if calls else NO_OP
             self.changes.append(
@@ -273,7 +292,7 @@ class _TargetPlanner:
         items: list[DiffItem] = []
         if kind.built and newest is not None:
             items = document_diff(newest.document, res.document)
-        request = {**body, "semanticVersion": next_version, "tags": wanted_tags}
+        request = {**body, "semanticVersion": next_version, "tags": {**wanted_tags, VERSION_TAG: next_version}}
         self.planned[res.address] = f"{base}/{next_version}"
         self.moved[res.address] = next_version
         self.changes.append(
@@ -389,7 +408,8 @@ class _TargetPlanner:
         if live_res.arn:
             calls = (ApiCall(kind.delete_op, {kind.arn_member: live_res.arn}),)
         else:
-            calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in reversed(live_res.versions))
+            versions = self._ours(live_res)
+            calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in reversed(versions))
         self.changes.append(
             ResourceChange(
                 target=self.target.name,
@@ -400,6 +420,12 @@ class _TargetPlanner:
                 calls=calls,
             )
         )
+
+    def _ours(self, live_res: LiveResource) -> list[LiveVersion]:
+        """Versions this project may delete: its own by their tags; for components and workflows,
+        whose older versions' tags are not read, the executor checks each build before deleting."""
+        address = f"{live_res.kind}/{live_res.name}"
+        return [v for v in live_res.versions if v.tags is None or owns(v.tags, self.project, address, v.version)]
 
     def _retention(self, resources: list[Resource]) -> None:
         default_keep = int(self.desired.project.defaults.get("retainVersions") or 0)
@@ -412,7 +438,8 @@ class _TargetPlanner:
             if res.annotations.get("imagesync/prune") == "disabled":
                 continue
             live_keep = keep - (1 if res.address in self.moved else 0)  # the new version counts
-            old = live_res.versions[: max(0, len(live_res.versions) - max(live_keep, 0))]
+            ours = self._ours(live_res)
+            old = ours[: max(0, len(ours) - max(live_keep, 0))]
             if not old:
                 continue
             kind = res.kind_info

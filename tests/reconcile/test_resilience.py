@@ -458,6 +458,7 @@ class Zygote(Proc):
 
 
 def start_holder(cwd: Path) -> Proc:
+    """Holds the lock from the manifest directory, where apply keeps its lock files."""
     holder = Proc([sys.executable, "-c", HOLDER], cwd)
     try:
         assert holder.out.wait_for(lambda t: "held" in t, 90), holder.err.text
@@ -774,7 +775,7 @@ def test_sigkill_during_second_apply_publishing_new_versions(
 def test_apply_fails_fast_while_the_target_is_locked(tmp_path: Path, procs: list[Proc]) -> None:
     root = copy_examples(tmp_path / "manifests")
     with running() as sb:
-        holder = start_holder(tmp_path)
+        holder = start_holder(root)
         procs.append(holder)
         apply = Proc([sys.executable, "-m", "imagesync", "apply", str(root), "--sandbox", sb.endpoint_url,
                       "--auto-approve", "--target", "prod-use1"], tmp_path)
@@ -799,7 +800,7 @@ def test_apply_with_lock_timeout_waits_for_the_holder(tmp_path: Path, procs: lis
         waiter = WarmCli(["apply", str(root), "--sandbox", sb.endpoint_url, "--auto-approve",
                           "--target", "prod-use1", "--lock-timeout", "10"], tmp_path)
         procs.append(waiter)
-        holder = start_holder(tmp_path)
+        holder = start_holder(root)
         procs.append(holder)
         waiter.wait_ready()
         waiter.go()
@@ -853,7 +854,7 @@ def test_two_concurrent_applies_never_both_write(tmp_path: Path, procs: list[Pro
 @pytest.mark.slow
 def test_unlock_after_holder_was_killed(tmp_path: Path, procs: list[Proc]) -> None:
     root = copy_examples(tmp_path / "manifests")
-    holder = start_holder(tmp_path)
+    holder = start_holder(root)
     procs.append(holder)
     holder.sigkill()
     unlock = Proc([sys.executable, "-m", "imagesync", "unlock", LOCK_ID, "--dir", str(root)], tmp_path)
@@ -863,7 +864,7 @@ def test_unlock_after_holder_was_killed(tmp_path: Path, procs: list[Proc]) -> No
     assert rc == 0, (out, unlock.err.text)
     assert f"{LOCK_ID}: not locked" in out or (f"released {LOCK_ID}" in out and f"pid {holder.pid}" in out), out
     # The lock is free now: it can be taken (and released) at once.
-    lock = FileLock(tmp_path / ".imagesync" / "locks", LOCK_ID)
+    lock = FileLock(root / ".imagesync" / "locks", LOCK_ID)
     lock.acquire("test")
     lock.release()
 
@@ -871,7 +872,7 @@ def test_unlock_after_holder_was_killed(tmp_path: Path, procs: list[Proc]) -> No
 @pytest.mark.slow
 def test_unlock_refuses_while_holder_is_alive(tmp_path: Path, procs: list[Proc]) -> None:
     root = copy_examples(tmp_path / "manifests")
-    holder = start_holder(tmp_path)
+    holder = start_holder(root)
     procs.append(holder)
     unlock = Proc([sys.executable, "-m", "imagesync", "unlock", LOCK_ID, "--dir", str(root)], tmp_path)
     procs.append(unlock)
@@ -881,4 +882,4 @@ def test_unlock_refuses_while_holder_is_alive(tmp_path: Path, procs: list[Proc])
     assert "still running" in err and f"pid {holder.pid}" in err, err
     assert holder.poll() is None
     with pytest.raises(LockHeld):
-        FileLock(tmp_path / ".imagesync" / "locks", LOCK_ID).acquire("test")
+        FileLock(root / ".imagesync" / "locks", LOCK_ID).acquire("test")

@@ -43,17 +43,22 @@ class _Manifest:
     name: str
 
 
-def load(root: str | os.PathLike[str]) -> DesiredState:
-    """Load and check the manifests under `root`; raise `ManifestError` listing every problem."""
+def load(root: str | os.PathLike[str], *, region: str | None = None) -> DesiredState:
+    """Load and check the manifests under `root`; raise `ManifestError` listing every problem.
+
+    `region` (the `--region` flag) replaces every target's region before anything is resolved,
+    so `${target.region}` and the ARNs imagesync computes follow it.
+    """
     problems = Problems()
-    state = _Loader(Path(root), problems).run()
+    state = _Loader(Path(root), problems, region).run()
     problems.raise_if_any()
     assert state is not None
     return state
 
 
 class _Loader:
-    def __init__(self, root: Path, problems: Problems) -> None:
+    def __init__(self, root: Path, problems: Problems, region: str | None = None) -> None:
+        self.region = region
         self.root = root
         self.problems = problems
         self.hash = hashlib.sha256()
@@ -107,7 +112,7 @@ class _Loader:
         return DesiredState(
             project=project,
             resources=MappingProxyType(resources),
-            root=str(self.root),
+            root=str(self.real_root),
             digest=self.hash.hexdigest(),
         )
 
@@ -192,7 +197,13 @@ class _Loader:
             if account is None and t.get("roleArn"):
                 account = t["roleArn"].split(":")[4]
             targets.append(
-                Target(t["name"], t["region"], account, t.get("roleArn"), MappingProxyType(dict(t.get("vars") or {})))
+                Target(
+                    t["name"],
+                    self.region or t["region"],
+                    account,
+                    t.get("roleArn"),
+                    MappingProxyType(dict(t.get("vars") or {})),
+                )
             )
         return Project(
             name=value["project"],
