@@ -27,7 +27,9 @@ def configure(log_format: str = "console", verbose: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr is looked up per event, not bound once: whoever replaced it since (a test
+        # harness capturing output, say) gets the line, and a closed stream is never written to.
+        logger_factory=lambda *_args: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
 
