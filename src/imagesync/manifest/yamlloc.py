@@ -25,7 +25,7 @@ Path = tuple[str | int, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_NODES = 200_000
+MAX_NODES = 100_000  # per YAML document: a manifest is small; an alias bomb is not
 MAX_DEPTH = 64
 
 
@@ -70,6 +70,7 @@ class _Builder:
         self.scalars = yaml.constructor.SafeConstructor()
 
     def build(self, node: Node) -> Located:
+        self.count = 0
         doc = Located(None, self.file)
         doc.value = self._value(node, (), doc.marks, 0)
         return doc
