@@ -1032,9 +1032,12 @@ def test_alias_bomb_fails_fast_without_blowing_up_memory(tmp_path: Path) -> None
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         from imagesync.api import validate
         result = validate(sys.argv[1])
+        # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child of a large
+        # pytest process would report the parent's high-water mark as its own.
+        status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
         print(json.dumps({
             "problems": [p.as_dict() for p in result.problems],
-            "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "peak_kib": int(status),
         }))
         """
     )
