@@ -17,7 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagesync.errors import Location
-from imagesync.manifest.problems import Problem, Problems
+from imagesync.manifest.problems import Problems
 
 Path = tuple[str | int, ...]
 
@@ -209,7 +209,3 @@ def load_file(path: str, display: str, problems: Problems) -> list[Located]:
         problems.add(Location(display, 1, 1), f"the file is not UTF-8 text (byte {exc.start})")
         return []
     return load_text(text, display, problems)
-
-
-def as_problem(doc: Located, path: Path, message: str) -> Problem:
-    return Problem(doc.at(path), message)

@@ -30,9 +30,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from imagesync.sandbox import catalog
+from imagesync.sandbox.documents import (
+    component_parameters,
+    component_type,
+    parse_document,
+    workflow_parameters,
+)
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.model import service_model
 
@@ -491,15 +495,15 @@ class Backend:
     def op_create_component(self, req: Request) -> Record:
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "platform", "description", "supportedOsVersions", "kmsKeyId")}
-        doc = _parse_document(p.get("data"), "data") if p.get("data") is not None else None
+        doc = parse_document(p.get("data"), "data") if p.get("data") is not None else None
         record: Record = {
             "description": p.get("description"),
             "changeDescription": p.get("changeDescription"),
-            "type": _component_type(doc) if doc is not None else "BUILD",
+            "type": component_type(doc) if doc is not None else "BUILD",
             "platform": p["platform"],
             "supportedOsVersions": p.get("supportedOsVersions"),
             "state": {"status": "ACTIVE"},
-            "parameters": _component_parameters(doc) if doc is not None else None,
+            "parameters": component_parameters(doc) if doc is not None else None,
             "data": p.get("data"),
             "_uri": p.get("uri"),
             "kmsKeyId": p.get("kmsKeyId"),
@@ -558,7 +562,7 @@ class Backend:
     def op_create_workflow(self, req: Request) -> Record:
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "type", "description", "kmsKeyId")}
-        doc = _parse_document(p.get("data"), "data") if p.get("data") is not None else None
+        doc = parse_document(p.get("data"), "data") if p.get("data") is not None else None
         if doc is not None and not isinstance(doc.get("steps"), list):
             raise SandboxError(
                 "InvalidParameterValueException",
@@ -572,7 +576,7 @@ class Backend:
             "data": p.get("data"),
             "_uri": p.get("uri"),
             "kmsKeyId": p.get("kmsKeyId"),
-            "parameters": _workflow_parameters(doc) if doc is not None else None,
+            "parameters": workflow_parameters(doc) if doc is not None else None,
         }
         type_path = f"workflow/{p['type'].lower()}"
         created = self._create_built(req, "workflows", type_path, record, content)
@@ -1241,71 +1245,3 @@ def _latest_per_name(records: list[Record]) -> list[Record]:
         if r["name"] not in newest or version_key(r["version"]) > version_key(newest[r["name"]]["version"]):
             newest[r["name"]] = r
     return _sorted(newest.values())
-
-
-def _parse_document(data: str, member: str) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise SandboxError(
-            "InvalidParameterValueException",
-            f"The value supplied for parameter '{member}' is not valid. The document is not valid YAML: {exc}",
-        ) from exc
-    if not isinstance(doc, dict):
-        raise SandboxError(
-            "InvalidParameterValueException",
-            f"The value supplied for parameter '{member}' is not valid. The document must be a YAML mapping.",
-        )
-    return doc
-
-
-def _component_type(doc: dict[str, Any]) -> str:
-    phases = doc.get("phases")
-    if not isinstance(phases, list) or not phases:
-        raise SandboxError(
-            "InvalidParameterValueException",
-            "The value supplied for parameter 'data' is not valid. A component document needs a list of 'phases'.",
-        )
-    names = [ph.get("name") for ph in phases if isinstance(ph, dict)]
-    return "TEST" if names == ["test"] else "BUILD"
-
-
-def _component_parameters(doc: dict[str, Any]) -> list[Record] | None:
-    declared = doc.get("parameters") or []
-    if not isinstance(declared, list):
-        raise SandboxError(
-            "InvalidParameterValueException",
-            "The value supplied for parameter 'data' is not valid. 'parameters' must be a list of single-key maps.",
-        )
-    out = []
-    for entry in declared:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            continue
-        ((name, spec),) = entry.items()
-        spec = spec if isinstance(spec, dict) else {}
-        item: Record = {"name": str(name), "type": str(spec.get("type", "string"))}
-        if "default" in spec:
-            item["defaultValue"] = [str(spec["default"])]
-        if "description" in spec:
-            item["description"] = str(spec["description"])
-        out.append(item)
-    return out or None
-
-
-def _workflow_parameters(doc: dict[str, Any]) -> list[Record] | None:
-    declared = doc.get("parameters") or []
-    if not isinstance(declared, list):
-        raise SandboxError(
-            "InvalidParameterValueException",
-            "The value supplied for parameter 'data' is not valid. 'parameters' must be a list.",
-        )
-    out = []
-    for entry in declared:
-        if isinstance(entry, dict) and "name" in entry:
-            item: Record = {"name": str(entry["name"]), "type": str(entry.get("type", "string"))}
-            if "default" in entry:
-                item["defaultValue"] = [str(entry["default"])]
-            if "description" in entry:
-                item["description"] = str(entry["description"])
-            out.append(item)
-    return out or None

@@ -43,6 +43,8 @@ from typing import Any
 
 import yaml
 
+from imagesync.sandbox.documents import component_parameters, component_type
+
 ACCOUNT = "aws"
 """ARN account segment of AWS-managed Image Builder resources."""
 
@@ -678,28 +680,6 @@ def _arn(region: str, resource_type: str, name: str, version: str) -> str:
     return f"arn:{_partition(region)}:imagebuilder:{region}:{ACCOUNT}:{resource_type}/{name}/{version}/{BUILD_NUMBER}"
 
 
-def _type_of(document: dict[str, Any]) -> str:
-    """``TEST`` when the document's only phase is ``test``, else ``BUILD`` (the service's rule)."""
-    phases = document.get("phases") or []
-    if len(phases) == 1 and phases[0].get("name") == "test":
-        return "TEST"
-    return "BUILD"
-
-
-def _parameters_of(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """``ComponentParameterDetail`` dicts parsed from the document's ``parameters`` section."""
-    details: list[dict[str, Any]] = []
-    for entry in document.get("parameters") or []:
-        for name, spec in entry.items():
-            detail: dict[str, Any] = {"name": str(name), "type": str(spec.get("type", "string"))}
-            if "default" in spec:
-                detail["defaultValue"] = [str(spec["default"])]
-            if spec.get("description"):
-                detail["description"] = str(spec["description"])
-            details.append(detail)
-    return details
-
-
 def _ami_id(name: str, version: str, region: str) -> str:
     digest = hashlib.sha256(f"{name}|{version}|{region}".encode()).hexdigest()
     return f"ami-{digest[:17]}"
@@ -717,12 +697,12 @@ def _components(region: str) -> tuple[dict[str, Any], ...]:
                 "name": name,
                 "version": version,
                 "description": description,
-                "type": _type_of(document),
+                "type": component_type(document),
                 "platform": platform,
                 "supportedOsVersions": list(os_versions),
                 "state": {"status": "ACTIVE"},
             }
-            parameters = _parameters_of(document)
+            parameters = component_parameters(document)
             if parameters:
                 component["parameters"] = parameters
             component.update(
