@@ -161,9 +161,19 @@ class _Loader:
 
     def _hash_file(self, path: Path) -> None:
         try:
-            self.hash.update(self._display(path).encode() + b"\0" + path.read_bytes() + b"\0")
+            self._hash_bytes(path, path.read_bytes())
         except OSError:
             pass  # load_file reports unreadable files
+
+    def _hash_bytes(self, path: Path, raw: bytes) -> None:
+        """Add one file to the manifest digest, named relative to the real manifest root, so the
+        digest is the same whether the root was given relative, absolute or from another clone."""
+        real = _resolved(path) or path
+        try:
+            name = real.relative_to(self.real_root).as_posix()
+        except ValueError:
+            name = real.as_posix()
+        self.hash.update(name.encode() + b"\0" + raw + b"\0")
 
     # --- imagesync.yaml ------------------------------------------------------------------------
 
@@ -401,7 +411,7 @@ class _Loader:
         except UnicodeDecodeError:
             self.problems.add(location, f"{path[-1]} '{relative}' is not UTF-8 text")
             return None, display
-        self.hash.update(display.encode() + b"\0" + raw + b"\0")
+        self._hash_bytes(candidate, raw)
 
         def where(offset: int) -> Location:
             line = text.count("\n", 0, offset) + 1
