@@ -2,8 +2,9 @@
 
 Each request is routed and parsed by `protocol`, validated against botocore's model by
 `validation`, possibly faulted by `faults`, and handled by `backend` inside one `store`
-transaction. `/_sandbox/stats` and `/_sandbox/reset` are the sandbox's own endpoints; they are
-never faulted or counted. Used by `imagesync sandbox serve`, by `running()` and by `--sandbox`.
+transaction. STS Query requests (form-encoded `POST /`) go to `sts` instead. `/_sandbox/stats` and
+`/_sandbox/reset` are the sandbox's own endpoints; they are never faulted or counted. Used by
+`imagesync sandbox serve`, by `running()` and by `--sandbox`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from imagesync.sandbox import protocol
+from imagesync.sandbox import protocol, sts
 from imagesync.sandbox.backend import Backend
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
@@ -104,6 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/_sandbox/"):
             self._sandbox_endpoint()
             return
+        if sts.is_sts_request(self.command, self.path, self.headers.get("Content-Type") or "", body):
+            self._sts(body)
+            return
         try:
             operation, uri_params = protocol.route(self.command, self.path)
         except SandboxError as err:
@@ -160,13 +164,27 @@ class _Handler(BaseHTTPRequestHandler):
         """Region from the SigV4 credential scope; the account from a 12-digit access key id.
 
         Like moto, an access key id that is an account number selects that account, so one
-        sandbox can hold several accounts; any other key uses the default account.
+        sandbox can hold several accounts; any other key uses the default account. Temporary
+        credentials from the sandbox's AssumeRole select the role's account (see `sts`).
         """
         match = _CREDENTIAL_RE.search(self.headers.get("Authorization") or "")
         if not match:
             return DEFAULT_REGION, None
         key, region = match.group(1), match.group(2)
-        return region, key if re.fullmatch(r"[0-9]{12}", key) else None
+        return region, sts.account_for(key, self.headers.get("X-Amz-Security-Token"))
+
+    def _sts(self, body: bytes) -> None:
+        """An STS Query request: counted like any call, never delayed or faulted."""
+        match = _CREDENTIAL_RE.search(self.headers.get("Authorization") or "")
+        key, region = (match.group(1), match.group(2)) if match else (None, DEFAULT_REGION)
+        try:
+            action, params = sts.parse(body)
+            if action in sts.OPERATIONS:
+                self.server.sandbox.count(action)
+            status, payload = 200, sts.handle(action, params, key, self.headers.get("X-Amz-Security-Token"), region)
+        except sts.StsError as err:
+            status, payload = err.status, sts.error_body(err)
+        self._send(status, payload, {"x-amzn-RequestId": str(uuid.uuid4())}, content_type="text/xml")
 
     def _sandbox_endpoint(self) -> None:
         sandbox = self.server.sandbox
@@ -183,9 +201,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps({"message": err.message}).encode()
         self._send(err.status, body, {"x-amzn-ErrorType": err.code, "x-amzn-RequestId": str(uuid.uuid4())})
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
