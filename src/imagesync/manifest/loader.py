@@ -24,7 +24,7 @@ import yaml
 
 from imagesync.errors import Location
 from imagesync.kinds import REGISTRY, RefField, freeze
-from imagesync.manifest import awstoe
+from imagesync.manifest import awstoe, rules
 from imagesync.manifest.problems import Problems
 from imagesync.manifest.schemas import KIND_FILES, validator
 from imagesync.manifest.yamlloc import Located, load_file, load_text
@@ -109,6 +109,7 @@ class _Loader:
         resources = self._resources(project, manifests)
         self._references(project, resources)
         self._cycles(project, resources)
+        rules.check(resources, [m.doc for m in manifests], self.problems)
         return DesiredState(
             project=project,
             resources=MappingProxyType(resources),
