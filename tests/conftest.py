@@ -21,6 +21,13 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _lock_state_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """File locks live in $XDG_STATE_HOME: one per test, never the real home; CI unset for the same reason."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.delenv("CI", raising=False)
+
+
 @pytest.fixture
 def sandbox() -> Iterator[RunningSandbox]:
     with running() as served:

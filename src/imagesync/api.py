@@ -46,9 +46,13 @@ def validate(root: str | os.PathLike[str]) -> ValidationResult:
 
 
 def lock_dir(desired: DesiredState) -> Path:
-    """File locks live with the manifests (`lock.path`, default `.imagesync/locks`), so every
-    apply of the same manifests meets the same lock, whatever its working directory."""
-    return Path(desired.root).resolve() / str(desired.project.lock.get("path") or Path(".imagesync", "locks"))
+    """Where file locks live: the per-user state directory (`$XDG_STATE_HOME/imagesync/locks`),
+    outside every checkout, so every clone on this machine meets the same lock and `git clean`
+    cannot remove it; or `lock.path`, relative to the manifest root, when it is set."""
+    from imagesync.lock import default_lock_dir
+
+    path = desired.project.lock.get("path")
+    return Path(desired.root).resolve() / str(path) if path else default_lock_dir()
 
 
 class StalePlan(UserError):
@@ -130,20 +134,23 @@ def target_locks(
 ) -> Iterator[None]:
     """Hold one writer lock per selected target for the duration of a `with` block.
 
-    Locks are taken in name order, so two applies over overlapping targets cannot each hold one
-    and wait for the other. Against a sandbox the lock is always a file lock: nothing but the
-    sandbox is contacted.
+    A lock is named after what it guards, `project/account/region`, so two checkouts (or two
+    targets) writing the same account and region meet the same lock. Locks are taken in id order,
+    so two applies over overlapping targets cannot each hold one and wait for the other. Against
+    a sandbox the lock is always a file lock: nothing but the sandbox is contacted.
     """
+    from imagesync.lock import warn_if_unshared
+
     config = {"backend": "file"} if connector.sandboxed else desired.project.lock
+    warn_if_unshared(config, sandboxed=connector.sandboxed)
     session = None if connector.sandboxed else connector.boto_session()
+    regions: dict[str, str] = {}
+    for target in selected_targets(desired, options.targets):
+        regions.setdefault(lock_id(desired.project.name, connector.account(target), target.region), target.region)
     with ExitStack() as stack:
-        for target in sorted(selected_targets(desired, options.targets), key=lambda t: t.name):
+        for lock_name in sorted(regions):
             lock = make_lock(
-                config,
-                lock_id(desired.project.name, target.name),
-                directory=lock_dir(desired),
-                session=session,
-                region=target.region,
+                config, lock_name, directory=lock_dir(desired), session=session, region=regions[lock_name]
             )
             stack.enter_context(lock.held(operation, timeout=timeout))
         yield

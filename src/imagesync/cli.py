@@ -156,12 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
         "unlock",
         parents=[verbosity],
         help="release a stuck lock explicitly",
-        description="Release the lock LOCK_ID ('project/target'), for example one left by a crashed apply "
-        "with the DynamoDB backend. A lock held by a running process is not released.",
+        description="Release the lock LOCK_ID ('project/account/region', as apply names it), for example "
+        "one left by a crashed apply with the DynamoDB or S3 backend. A lock held by a running process is "
+        "not released: for DynamoDB and S3, one whose heartbeat is younger than 60 seconds.",
     )
     unlock.add_argument("lock_id", metavar="LOCK_ID")
     unlock.add_argument(
-        "--dir", default=".", metavar="DIR", help="manifest directory, for the lock settings (default: .)"
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help="manifest directory, for the lock settings (default: ., or the default file lock if . has no "
+        "imagesync.yaml)",
     )
     unlock.set_defaults(handler=_cmd_unlock)
 
@@ -321,19 +326,21 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 def _cmd_unlock(args: argparse.Namespace) -> int:
     from imagesync import api
-    from imagesync.lock import unlock
+    from imagesync.lock import default_lock_dir, parse_lock_id, unlock_configured
 
-    desired = api.load(args.dir)
-    config = desired.project.lock
-    if config.get("backend", "file") == "dynamodb":
+    parse_lock_id(args.lock_id)  # a malformed id is refused before anything is read or contacted
+    if args.dir is None and not os.path.isfile("imagesync.yaml"):
+        config: Any = {"backend": "file"}
+        directory = default_lock_dir()
+    else:
+        desired = api.load(args.dir or ".")
+        config, directory = desired.project.lock, api.lock_dir(desired)
+    session = None
+    if (config.get("backend") or "file") != "file":
         import boto3
 
-        target = args.lock_id.partition("/")[2]
-        region = config.get("region") or next((t.region for t in desired.project.targets if t.name == target), None)
-        client = boto3.client("dynamodb", region_name=region)
-        info = unlock(args.lock_id, dynamodb_client=client, table=str(config["table"]))
-    else:
-        info = unlock(args.lock_id, directory=api.lock_dir(desired))
+        session = boto3.Session()
+    info = unlock_configured(config, args.lock_id, directory=directory, session=session)
     if info is None:
         print(f"{args.lock_id}: not locked")
     else:
