@@ -3,9 +3,12 @@
 `Connector` makes one Image Builder client per target: against a sandbox (an in-process one on a
 state file, or a running `imagesync sandbox serve` URL, with no other AWS endpoint contacted),
 or against AWS through the standard boto3 credential chain, an optional profile, endpoint and
-role. `call()` is the only way the reconciler calls the API: it classifies errors once and
-retries transient ones (throttling, 5xx, dropped connections) with exponential backoff and full
-jitter, since botocore's standard retry mode does not retry CallRateLimitExceededException.
+role. Outside the sandbox no client is handed out before STS confirms that the target's
+credentials (after its role) act in the target's declared account: a wrong account would
+otherwise be planned, written and pruned as if it were the target's. `call()` is the only way
+the reconciler calls the API: it classifies errors once and retries transient ones (throttling,
+5xx, dropped connections) with exponential backoff and full jitter, since botocore's standard
+retry mode does not retry CallRateLimitExceededException.
 """
 
 from __future__ import annotations
@@ -200,7 +203,9 @@ class Connector:
         self._stack = contextlib.ExitStack()
         self._endpoint: str | None = None
         self._session: boto3.Session | None = None
-        self._accounts: dict[str, str] = {}
+        self._accounts: dict[str, str] = {}  # verified, per target name
+        self._sessions: dict[str, boto3.Session] = {}  # per target name, after its roleArn
+        self._guard = threading.RLock()  # one STS round per target even if targets run concurrently
         sandbox = options.sandbox
         if sandbox is not None:
             if sandbox.startswith(("http://", "https://")):
@@ -228,14 +233,44 @@ class Connector:
         self.close()
 
     def account(self, target: Target) -> str:
-        """The target's account: configured, the sandbox's, or asked of STS once."""
+        """The target's account: the sandbox's, or the one its credentials are verified to act in.
+
+        A declared account is returned as declared until `imagebuilder()` verifies it (a target
+        that fails verification never gets a client, so nothing acts on an unverified account);
+        that way a run selecting some targets does not need credentials for the others. Without a
+        declared account, the caller's account is asked of STS.
+        """
+        if self.sandboxed:
+            return target.account or SANDBOX_ACCOUNT
+        if target.name in self._accounts:
+            return self._accounts[target.name]
         if target.account:
             return target.account
+        return self.verify(target)
+
+    def verify(self, target: Target) -> str:
+        """Ask STS, once per target, which account the target's credentials act in (after its
+        `roleArn`, if any), and insist it is the declared account. Returns the verified account."""
         if self.sandboxed:
-            return SANDBOX_ACCOUNT
+            return target.account or SANDBOX_ACCOUNT
+        with self._guard:
+            return self._verify(target)
+
+    def _verify(self, target: Target) -> str:
         if target.name not in self._accounts:
-            sts = self._boto_session().client("sts", region_name=target.region)
-            self._accounts[target.name] = call(sts, "GetCallerIdentity", {})["Account"]
+            session = self._target_session(target)
+            identity = self._sts(target, session, "GetCallerIdentity", {})
+            actual = str(identity.get("Account", ""))
+            if target.account and actual != target.account:
+                via = f" after assuming role {target.role_arn}" if target.role_arn else ""
+                raise UserError(
+                    f"target '{target.name}' declares account {target.account}, but its credentials{via} act in "
+                    f"account {actual} ({identity.get('Arn', 'unknown identity')}); refusing to read or change "
+                    f"anything there: use credentials or a roleArn for account {target.account}, "
+                    "or correct the target's account in imagesync.yaml"
+                )
+            log.debug("account verified", target=target.name, account=actual, arn=identity.get("Arn"))
+            self._accounts[target.name] = actual
         return self._accounts[target.name]
 
     def imagebuilder(self, target: Target) -> Any:
@@ -250,10 +285,9 @@ class Connector:
                 aws_secret_access_key="sandbox",
                 config=_CLIENT_CONFIG,
             )
-        session = self._boto_session()
-        if target.role_arn:
-            session = self._assume(session, target)
-        return session.client(
+        # No client before the account is verified: a wrong account must see no call at all.
+        self.verify(target)
+        return self._target_session(target).client(
             "imagebuilder", region_name=region, endpoint_url=self.options.endpoint_url, config=_CLIENT_CONFIG
         )
 
@@ -269,12 +303,44 @@ class Connector:
                 raise UserError(str(exc)) from exc
         return self._session
 
+    def _target_session(self, target: Target) -> boto3.Session:
+        """The session a target's clients use: the base session, or its `roleArn` assumed once,
+        so the credentials verified are the ones the Image Builder client signs with."""
+        with self._guard:
+            if target.name in self._sessions:
+                return self._sessions[target.name]
+            session = self._boto_session()
+            if target.role_arn:
+                session = self._assume(session, target)
+            self._sessions[target.name] = session
+        return self._sessions[target.name]
+
     def _assume(self, session: boto3.Session, target: Target) -> boto3.Session:
-        sts = session.client("sts", region_name=target.region)
-        creds = call(sts, "AssumeRole", {"RoleArn": target.role_arn, "RoleSessionName": f"imagesync-{target.name}"})
+        creds = self._sts(
+            target,
+            session,
+            "AssumeRole",
+            {"RoleArn": target.role_arn, "RoleSessionName": f"imagesync-{target.name}"[:64]},
+        )
         c = creds["Credentials"]
         return boto3.Session(
             aws_access_key_id=c["AccessKeyId"],
             aws_secret_access_key=c["SecretAccessKey"],
             aws_session_token=c["SessionToken"],
         )
+
+    def _sts(self, target: Target, session: boto3.Session, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One STS call for `target`; any failure (denied, expired or missing credentials,
+        unreachable endpoint) is a UserError naming the target and the role."""
+        try:
+            sts = session.client("sts", region_name=target.region)
+            return call(sts, operation, params)
+        except (ApiError, ApiUnavailable) as exc:
+            role = f" (role {target.role_arn})" if target.role_arn else ""
+            raise UserError(
+                f"target '{target.name}'{role}: cannot establish which AWS account the credentials act in: "
+                f"STS {exc}"
+            ) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            role = f" (role {target.role_arn})" if target.role_arn else ""
+            raise UserError(f"target '{target.name}'{role}: STS {operation}: {exc}") from exc
