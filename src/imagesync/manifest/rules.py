@@ -16,7 +16,7 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from imagesync.errors import Location
 from imagesync.manifest import awstoe
@@ -34,6 +34,9 @@ _ACCOUNT = re.compile(r"^(?:[0-9]{12}|aws(?:-[a-z-]+)?|third-party)$")
 _AMI = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _PRODUCT_ID = re.compile(r"^(?:prod-[a-z0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _VERSIONED = ("Component", "Workflow", "ImageRecipe", "ContainerRecipe")
+# An imagesync placeholder left after substitution was already reported where it could not be
+# resolved; a value holding one is not judged again.
+_UNRESOLVED = re.compile(r"\$\{(?:target|vars|env)\.[A-Za-z0-9_-]+\}")
 
 CRON_EXAMPLE = "cron(0 4 ? * MON *)"
 SCHEDULE_HELP = (
@@ -92,6 +95,11 @@ class _Context:
         """' (for target T)' when substitution made the value differ from what the file says."""
         raw = self.raw(path)
         return f" (for target {self.resource.target})" if raw is not None and raw != value else ""
+
+
+def _judged(value: Any) -> TypeGuard[str]:
+    """A string these rules can judge: one with no unresolved imagesync placeholder."""
+    return isinstance(value, str) and not _UNRESOLVED.search(value)
 
 
 # --- names and versions --------------------------------------------------------------------------
@@ -199,6 +207,8 @@ def _image_parent(text: str) -> str | None:
 def _container_parent(text: str) -> str | None:
     if text.startswith("arn:"):
         return arn_problem(text, "image", "arn:aws:imagebuilder:us-east-1:123456789012:image/base-container/x.x.x")
+    if _AMI.match(text):
+        return "is an AMI id; a container recipe builds from a container image such as amazonlinux:latest"
     problem = registry_image_problem(text)
     if problem:
         return (
@@ -250,13 +260,13 @@ def _pipeline(ctx: _Context) -> None:
     if not isinstance(schedule, Mapping):
         return
     expression = schedule.get("scheduleExpression")
-    if isinstance(expression, str):
+    if _judged(expression):
         problem = schedule_problem(expression)
         if problem:
             where = ("schedule", "scheduleExpression")
             ctx.add(where, f"schedule.scheduleExpression {expression!r}{ctx.per_target(where, expression)} {problem}")
     timezone = schedule.get("timezone")
-    if isinstance(timezone, str):
+    if _judged(timezone):
         problem = timezone_problem(timezone)
         if problem:
             where = ("schedule", "timezone")
@@ -463,7 +473,7 @@ def _number(field: _CronField, text: str) -> int:
 def _recipe(ctx: _Context) -> None:
     spec = ctx.resource.spec
     parent = spec.get("parentImage")
-    if isinstance(parent, str):
+    if _judged(parent):
         problem = _image_parent(parent) if ctx.resource.kind == "ImageRecipe" else _container_parent(parent)
         if problem:
             ctx.add(("parentImage",), f"parentImage {parent!r}{ctx.per_target(('parentImage',), parent)} {problem}")
@@ -472,7 +482,7 @@ def _recipe(ctx: _Context) -> None:
         if not isinstance(item, Mapping):
             continue
         arn = item.get("componentArn")
-        if isinstance(arn, str):
+        if _judged(arn):
             example = "arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x"
             problem = arn_problem(arn, "component", example)
             if problem:
@@ -488,7 +498,7 @@ def _parameters(ctx: _Context, index: int, item: Mapping[str, Any]) -> None:
     given: dict[str, int] = {}
     for j, param in enumerate(params if isinstance(params, (list, tuple)) else ()):
         name = param.get("name") if isinstance(param, Mapping) else None
-        if not isinstance(name, str):
+        if not _judged(name):
             continue
         if name in given:
             first = ctx.at("components", index, "parameters", given[name], "name")
@@ -557,18 +567,17 @@ def _distributions(ctx: _Context) -> None:
     seen: dict[str, int] = {}
     for i, dist in enumerate(distributions if isinstance(distributions, (list, tuple)) else ()):
         region = dist.get("region") if isinstance(dist, Mapping) else None
-        if not isinstance(region, str):
+        if not _judged(region):
             continue
         if region in seen:
             first = ctx.at("distributions", seen[region], "region")
             where = ("distributions", i, "region")
-            raw, raw_first = ctx.raw(where), ctx.raw(("distributions", seen[region], "region"))
-            # Written the same way twice: a mistake in every target, so say it once, as written.
-            shown = (
-                f"{raw!r}"
-                if isinstance(raw, str) and raw == raw_first
-                else f"{region!r}{ctx.per_target(where, region)}"
-            )
+            first_path = ("distributions", seen[region], "region")
+            raw = ctx.raw(where)
+            if isinstance(raw, str) and raw == ctx.raw(first_path):
+                shown = repr(raw)  # written the same way twice: wrong in every target, so say it once
+            else:
+                shown = repr(region) + (ctx.per_target(where, region) or ctx.per_target(first_path, region))
             ctx.add(
                 where,
                 f"region {shown} already has a distribution "
