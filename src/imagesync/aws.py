@@ -262,7 +262,7 @@ class Connector:
             identity = self._sts(target, session, "GetCallerIdentity", {})
             actual = str(identity.get("Account", ""))
             if target.account and actual != target.account:
-                via = f" after assuming role {target.role_arn}" if target.role_arn else ""
+                via = f", after assuming role {target.role_arn}," if target.role_arn else ""
                 raise UserError(
                     f"target '{target.name}' declares account {target.account}, but its credentials{via} act in "
                     f"account {actual} ({identity.get('Arn', 'unknown identity')}); refusing to read or change "
@@ -336,11 +336,12 @@ class Connector:
             sts = session.client("sts", region_name=target.region)
             return call(sts, operation, params)
         except (ApiError, ApiUnavailable) as exc:
-            role = f" (role {target.role_arn})" if target.role_arn else ""
-            raise UserError(
-                f"target '{target.name}'{role}: cannot establish which AWS account the credentials act in: "
-                f"STS {exc}"
-            ) from exc
+            if operation == "AssumeRole":
+                doing = f"cannot assume role {target.role_arn}"
+            else:
+                role = f" (role {target.role_arn})" if target.role_arn else ""
+                doing = f"cannot establish which AWS account the credentials{role} act in"
+            raise UserError(f"target '{target.name}': {doing}: STS {exc}") from exc
         except botocore.exceptions.BotoCoreError as exc:
             role = f" (role {target.role_arn})" if target.role_arn else ""
             raise UserError(f"target '{target.name}'{role}: STS {operation}: {exc}") from exc
