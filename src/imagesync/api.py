@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from imagesync import __version__
 from imagesync.aws import CallCounter, Connector
-from imagesync.changes import FORMAT_VERSION, Plan
+from imagesync.changes import FORMAT_VERSION, Plan, qualified
 from imagesync.errors import UserError
 from imagesync.execute import Outcome, Progress, apply_plan
 from imagesync.lock import lock_id, make_lock
@@ -19,6 +22,7 @@ from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError, Problem
 from imagesync.model import DesiredState
 from imagesync.plan import PlanOptions, make_plan, selected_targets
+from imagesync.render import json as render_json
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,15 @@ class StalePlan(UserError):
     """A saved plan no longer matches the manifests or live state."""
 
 
+class PlanErrored(UserError):
+    """The plan has errors (resources it may not manage): nothing is applied."""
+
+    def __init__(self, plan: Plan) -> None:
+        lines = [f"{c.target}:{c.address}: {c.message}" for c in plan.conflicts]
+        super().__init__("the plan has errors; nothing was applied:\n" + "\n".join(lines))
+        self.plan = plan
+
+
 def plan(
     root: str | os.PathLike[str], connector: Connector, options: PlanOptions, counter: CallCounter | None = None
 ) -> tuple[Plan, DesiredState]:
@@ -95,8 +108,10 @@ def saved_options(saved: dict[str, object]) -> PlanOptions:
 def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) -> None:
     """Refuse a saved plan unless applying it now makes exactly the changes it shows.
 
-    The manifests' files, every live object the plan read, and the calls the fresh plan would make
-    (which also cover `${env.*}` values and the imagesync version's behaviour) must all match.
+    The manifests' files, every live object the plan read, and the saved file's own
+    `resource_changes` (what a reviewer read, each with a digest of the exact calls it makes, which
+    also covers masked values and `${env.*}`) must all equal what apply would do now. An edited
+    file is refused as surely as a stale one.
     """
     if saved.get("imagesync_version") != __version__:
         raise StalePlan(
@@ -104,28 +119,55 @@ def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) ->
         )
     if saved.get("manifest_digest") != desired.digest:
         raise StalePlan(f"the manifests in {desired.root} changed since the plan was saved; run plan again")
-    saved_targets = {t["name"]: t for t in saved.get("targets") or []}  # type: ignore[union-attr]
+    saved_targets = {t.get("name"): t for t in _dicts(saved.get("targets"))}
     changed: list[str] = []
     for target in fresh.targets:
-        old = saved_targets.get(target.target, {}).get("live_fingerprints", {})
+        old = saved_targets.get(target.target, {}).get("live_fingerprints") or {}
         new = target.live_fingerprints
         for address in sorted(set(old) | set(new)):
             if old.get(address) != new.get(address):
-                changed.append(f"{target.target}:{address}")
+                changed.append(qualified(target.target, address))
     if changed:
         raise StalePlan("live state changed since the plan was saved; run plan again. Changed: " + ", ".join(changed))
-    if saved.get("changes_digest") != fresh.changes_digest():
-        before = {
-            (c["target"], c["address"]): c.get("calls_digest")
-            for c in saved.get("resource_changes") or []  # type: ignore[union-attr]
-            if c.get("actions") != ["no-op"]
-        }
-        after = {(t.target, c.address): c.calls_digest() for t in fresh.targets for c in t.pending}
-        differing = sorted(f"{t}:{a}" for (t, a) in set(before) | set(after) if before.get((t, a)) != after.get((t, a)))
+    now = json.loads(render_json.render_plan(fresh))
+    differing = _differing(_dicts(saved.get("resource_changes")), now["resource_changes"])
+    differing += _differing(_dicts(saved.get("errors")), now["errors"])
+    if sorted(saved_targets) != sorted(t.target for t in fresh.targets):
+        differing.append("targets")
+    if differing:
         raise StalePlan(
-            "applying now would not make exactly the saved plan's changes; run plan again. Different: "
-            + ", ".join(differing)
+            "applying now would not make exactly the saved plan's changes (was the file edited?); "
+            "nothing was applied. Run plan again. Different: " + ", ".join(differing)
         )
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _differing(saved: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[str]:
+    """Addresses whose change differs between two `resource_changes` lists (order included)."""
+    by_address_saved = {str(c.get("address")): c for c in saved}
+    by_address_now = {str(c.get("address")): c for c in now}
+    names = sorted(set(by_address_saved) | set(by_address_now))
+    differing = [a for a in names if by_address_saved.get(a) != by_address_now.get(a)]
+    if not differing and [c.get("address") for c in saved] != [c.get("address") for c in now]:
+        differing.append("the order of changes")
+    if len(saved) != len(by_address_saved):
+        differing.append("duplicate entries")
+    return differing
+
+
+def saved_root(saved: dict[str, object], plan_path: str | os.PathLike[str]) -> str:
+    """Where a saved plan's manifests are: its recorded root, relative to the working directory
+    (as `plan` recorded it) unless it is absolute."""
+    root = str(saved.get("manifest_root") or "")
+    if not Path(root).is_dir():
+        raise UserError(
+            f"{plan_path}: the plan's manifests ({root}) are not in {os.getcwd()}; run apply from the "
+            "directory plan ran in (the checkout's root, for a plan made there)"
+        )
+    return root
 
 
 @contextmanager
@@ -166,23 +208,28 @@ def apply(
     parallelism: int = 4,
     on_progress: Progress | None = None,
     counter: CallCounter | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[Plan, list[Outcome]]:
-    """Plan (or re-check a saved plan) and execute it under the targets' locks."""
+    """Plan (or re-check a saved plan) and execute it under the targets' locks; once `cancel` is
+    set, changes in flight finish, the rest are `not-started`, and the locks are released as usual."""
     saved = None
     root = source
     if Path(source).is_file():
         saved = read_saved_plan(source)
-        root = str(saved["manifest_root"])
+        root = saved_root(saved, source)
         options = saved_options(saved)
     desired = load(root, region=connector.options.region)
     with target_locks(desired, connector, options, "apply", lock_timeout):
         fresh = make_plan(desired, connector, options, counter)
         if saved is not None:
             check_fresh(saved, desired, fresh)
+            fresh = dataclasses.replace(fresh, plan_id=str(saved.get("plan_id") or fresh.plan_id))
+        if fresh.errored:
+            raise PlanErrored(fresh)
         if not fresh.has_changes:
             return fresh, []
         if confirm is not None and not confirm(fresh):
             return fresh, []
         return fresh, apply_plan(
-            fresh, connector, desired, parallelism=parallelism, on_progress=on_progress, counter=counter
+            fresh, connector, desired, parallelism=parallelism, on_progress=on_progress, counter=counter, cancel=cancel
         )

@@ -1,8 +1,17 @@
 """The plan model: what will change, per target and resource, as plain immutable values.
 
 Built by `plan`, executed by `execute`, displayed by `render`. Renderers read only this module.
-The JSON form (`Plan.to_json`) is the saved plan and the `--format json` output; its schema is
-`schemas/plan.json`.
+Every kind of change is its own action, so nothing downstream reads the human `reason`:
+
+- `create`: the first version of a versioned resource, or a new mutable resource;
+- `publish`: a new version of an existing versioned resource (`version` says which);
+- `update`: a mutable resource changed in place, or tags changed;
+- `delete`: a whole resource, with each version it removes listed in `deleted_versions`;
+- `delete-versions`: older versions beyond `retainVersions`, each listed; the resource stays.
+
+The JSON form (`Plan.to_json`) is the saved plan and the `--format json` output; it follows the
+shape of `terraform show -json` where that fits (`resource_changes[].change.{actions, before,
+after}`, top-level `applyable`, `errored`, `complete`). Its schema is `schemas/plan.json`.
 """
 
 from __future__ import annotations
@@ -13,9 +22,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
-NO_OP, CREATE, UPDATE, PUBLISH, DELETE = "no-op", "create", "update", "publish", "delete"
+NO_OP, CREATE, UPDATE, PUBLISH, DELETE, DELETE_VERSIONS = (
+    "no-op",
+    "create",
+    "update",
+    "publish",
+    "delete",
+    "delete-versions",
+)
+ACTIONS = (NO_OP, CREATE, UPDATE, PUBLISH, DELETE, DELETE_VERSIONS)
+DELETIONS = frozenset({DELETE, DELETE_VERSIONS})
+
+
+def qualified(target: str, address: str) -> str:
+    """An address unique across targets: `prod-use1:Component/harden-cis`."""
+    return f"{target}:{address}"
 
 
 @dataclass(frozen=True)
@@ -60,10 +83,11 @@ class ResourceChange:
     kind: str
     name: str
     action: str
-    before: Mapping[str, Any] | None = None
-    after: Mapping[str, Any] | None = None
+    before: Mapping[str, Any] | None = None  # {"spec": ..., "tags": ..., "version": ...}, as live
+    after: Mapping[str, Any] | None = None  # the same shape, as desired
     diff: tuple[DiffItem, ...] = ()
     version: VersionChange | None = None
+    deleted_versions: tuple[str, ...] = ()  # delete / delete-versions: every version removed
     depends_on: tuple[str, ...] = ()
     reason: str = ""
     calls: tuple[ApiCall, ...] = ()
@@ -73,6 +97,10 @@ class ResourceChange:
     def address(self) -> str:
         return f"{self.kind}/{self.name}"
 
+    @property
+    def qualified_address(self) -> str:
+        return qualified(self.target, self.address)
+
     def calls_digest(self) -> str:
         """A hash of exactly the calls this change makes (parameters included)."""
         material = [self.action, [[call.operation, _plain(call.params)] for call in self.calls]]
@@ -80,19 +108,35 @@ class ResourceChange:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "address": self.address,
+            "address": self.qualified_address,
             "target": self.target,
             "kind": self.kind,
             "name": self.name,
-            "actions": [self.action],
-            "before": _plain(self.before),
-            "after": _plain(self.after),
+            "resource": self.address,
+            "change": {
+                "actions": [self.action],
+                "before": _plain(self.before),
+                "after": _plain(self.after),
+            },
             "diff": [d.to_json() for d in self.diff],
             "version": self.version.to_json() if self.version else None,
-            "depends_on": list(self.depends_on),
+            "deleted_versions": list(self.deleted_versions),
+            "depends_on": [qualified(self.target, d) for d in self.depends_on],
             "reason": self.reason,
             "calls_digest": self.calls_digest(),
         }
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A resource the plan cannot manage: a same-named resource exists that imagesync does not own."""
+
+    target: str
+    address: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": qualified(self.target, self.address), "target": self.target, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -107,6 +151,7 @@ class TargetPlan:
     fingerprint: str = ""
     live_fingerprints: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
 
     @property
     def pending(self) -> tuple[ResourceChange, ...]:
@@ -130,7 +175,7 @@ class Plan:
         counts = {PUBLISH: 0, CREATE: 0, UPDATE: 0, DELETE: 0}
         for target in self.targets:
             for change in target.pending:
-                counts[change.action] += 1
+                counts[DELETE if change.action in DELETIONS else change.action] += 1
         return {
             "publish": counts[PUBLISH],
             "create": counts[CREATE],
@@ -142,6 +187,31 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(t.pending for t in self.targets)
+
+    @property
+    def has_drift(self) -> bool:
+        return any(t.drift for t in self.targets)
+
+    @property
+    def conflicts(self) -> tuple[Conflict, ...]:
+        return tuple(c for t in self.targets for c in t.conflicts)
+
+    @property
+    def errored(self) -> bool:
+        return bool(self.conflicts)
+
+    @property
+    def refresh_only(self) -> bool:
+        return bool(self.options.get("refresh_only"))
+
+    @property
+    def applyable(self) -> bool:
+        return self.has_changes and not self.errored and not self.refresh_only
+
+    @property
+    def complete(self) -> bool:
+        """Applying this plan converges every target (no errors, no target filter, not refresh-only)."""
+        return not self.errored and not self.refresh_only and not self.options.get("targets")
 
     def changes_digest(self) -> str:
         """A hash of exactly what apply would send: every pending change's calls and parameters."""
@@ -157,6 +227,9 @@ class Plan:
             "changes_digest": self.changes_digest(),
             "manifest_root": self.manifest_root,
             "options": dict(self.options),
+            "applyable": self.applyable,
+            "errored": self.errored,
+            "complete": self.complete,
             "targets": [
                 {
                     "name": t.target,
@@ -170,6 +243,7 @@ class Plan:
             ],
             "resource_changes": [c.to_json() for t in self.targets for c in t.changes],
             "resource_drift": [c.to_json() for t in self.targets for c in t.drift],
+            "errors": [c.to_json() for c in self.conflicts],
             "summary": self.summary(),
         }
 

@@ -258,9 +258,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(render_json.render_plan(plan))
     else:
         sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
-        if args.out:
+        if args.out and plan.applyable:
             print(f"\nSaved the plan to {args.out}. Apply exactly this plan with: imagesync apply {args.out}")
-    return 2 if args.detailed_exitcode and plan.has_changes else 0
+    if plan.errored:
+        for conflict in plan.conflicts:
+            print(f"error: {conflict.target}:{conflict.address}: {conflict.message}", file=sys.stderr)
+        return 1
+    found = plan.has_drift if plan.refresh_only else plan.has_changes
+    return 2 if args.detailed_exitcode and found else 0
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
@@ -269,15 +274,18 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from imagesync.render import text as render_text
 
     options, source = _connect_options(args, args.source)
-    if os.path.isfile(source) and (args.target or args.prune or args.allow_empty):
+    saved_plan = os.path.isfile(source)
+    if saved_plan and (args.target or args.prune or args.allow_empty):
         raise _Usage("a saved plan carries its own --target, --prune and --allow-empty: apply it without them")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if not args.auto_approve and not interactive:
+    # A saved plan is the reviewed approval (as `terraform apply tfplan`): it applies without a prompt.
+    approved = args.auto_approve or saved_plan
+    if not approved and not interactive:
         raise _Usage("refusing to apply without --auto-approve: there is no terminal to confirm on")
     started = time.monotonic()
 
     def confirm(plan: Any) -> bool:
-        if args.auto_approve:
+        if approved:
             if args.format == "text":
                 sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
             return True

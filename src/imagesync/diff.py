@@ -110,25 +110,48 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
     return sorted(items, key=lambda d: d.path)
 
 
+DOCUMENT_PATH = "spec.document"
+
+
 def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
-    """Step-level differences between two AWSTOE documents: steps added, removed or changed."""
+    """Step-level differences between two AWSTOE documents: steps added, removed or changed.
+
+    Paths lie under `spec.document` (where the plan shows a document), so a `sensitive: [document]`
+    masks them; parameters are compared by name, not by their position in the list.
+    """
     old, new = awstoe.load_document(old_text), awstoe.load_document(new_text)
     if old is None or new is None:
-        return [] if old_text == new_text else [DiffItem("change", "document", old_text, new_text)]
+        return [] if old_text == new_text else [DiffItem("change", DOCUMENT_PATH, old_text, new_text)]
     old_steps, new_steps = _steps(old), _steps(new)
     items = []
     for key in sorted(set(old_steps) | set(new_steps)):
-        path = "document." + ".".join(key)
+        path = f"{DOCUMENT_PATH}." + ".".join(key)
         if key not in new_steps:
             items.append(DiffItem("remove", path, old_steps[key], None))
         elif key not in old_steps:
             items.append(DiffItem("add", path, None, new_steps[key]))
         elif old_steps[key] != new_steps[key]:
             items.extend(diff(old_steps[key], new_steps[key], path))
-    rest_old = {k: v for k, v in old.items() if k not in ("phases", "steps")}
-    rest_new = {k: v for k, v in new.items() if k not in ("phases", "steps")}
-    items.extend(diff(rest_old, rest_new, "document"))
+    rest_old = _by_parameter_name({k: v for k, v in old.items() if k not in ("phases", "steps")})
+    rest_new = _by_parameter_name({k: v for k, v in new.items() if k not in ("phases", "steps")})
+    items.extend(diff(rest_old, rest_new, DOCUMENT_PATH))
     return items
+
+
+def _by_parameter_name(document: dict[str, Any]) -> dict[str, Any]:
+    """AWSTOE parameters are a list of one-key mappings; keyed by name, a parameter added in the
+    middle of the list is one addition instead of every later parameter changing."""
+    params = document.get("parameters")
+    if not isinstance(params, list):
+        return document
+    named: dict[str, Any] = {}
+    for index, item in enumerate(params):
+        if isinstance(item, dict) and len(item) == 1:
+            (key, value), = item.items()
+            named.setdefault(str(key), value)
+        else:
+            named.setdefault(f"[{index}]", item)
+    return {**document, "parameters": named}
 
 
 def _steps(document: dict[str, Any]) -> dict[tuple[str, ...], Any]:

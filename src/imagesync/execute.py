@@ -6,6 +6,11 @@ connection) is answered with the original result instead of publishing twice. A 
 plans again first, and its fresh live reading shows what the interrupted one already did.
 Changes run concurrently where the dependency graph allows (bounded by `parallelism`); when one
 fails, its dependents are skipped and independent branches go on. Deletions run last, one at a time, dependents first.
+
+Cancellation (the CLI sets a `threading.Event` on SIGINT/SIGTERM): a change that has started runs
+all its calls to the end, since its calls together are one consistent step (an update and its tag
+calls); no change starts once the event is set, and each one left gets the outcome `not-started`.
+A resumed apply plans again and picks those up.
 """
 
 from __future__ import annotations
@@ -20,7 +25,18 @@ from typing import Any
 
 from imagesync import versioning
 from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
-from imagesync.changes import CREATE, DELETE, PUBLISH, UPDATE, ApiCall, Plan, ResourceChange, TargetPlan
+from imagesync.changes import (
+    CREATE,
+    DELETE,
+    DELETE_VERSIONS,
+    DELETIONS,
+    PUBLISH,
+    UPDATE,
+    ApiCall,
+    Plan,
+    ResourceChange,
+    TargetPlan,
+)
 from imagesync.live import owns
 from imagesync.logs import get_logger
 from imagesync.model import DesiredState
@@ -28,8 +44,8 @@ from imagesync.model import DesiredState
 log = get_logger(__name__)
 
 CREATED, PUBLISHED, UPDATED, DELETED = "created", "published", "updated", "deleted"
-FAILED, SKIPPED, KEPT = "failed", "skipped", "kept"
-_DONE_STATUS = {CREATE: CREATED, PUBLISH: PUBLISHED, UPDATE: UPDATED, DELETE: DELETED}
+FAILED, SKIPPED, KEPT, NOT_STARTED = "failed", "skipped", "kept", "not-started"
+_DONE_STATUS = {CREATE: CREATED, PUBLISH: PUBLISHED, UPDATE: UPDATED, DELETE: DELETED, DELETE_VERSIONS: DELETED}
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status not in (FAILED, SKIPPED)
+        return self.status not in (FAILED, SKIPPED, NOT_STARTED)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,8 +94,13 @@ def apply_plan(
     on_progress: Progress | None = None,
     counter: CallCounter | None = None,
     backoff: Backoff | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Outcome]:
-    """Execute every pending change of every target; return one outcome per change."""
+    """Execute every pending change of every target; return one outcome per change.
+
+    Once `cancel` is set, the changes in flight finish and every change not yet begun (in this
+    target and the ones after it) is reported `not-started` without a call being made.
+    """
     outcomes: list[Outcome] = []
     for target_plan in plan.targets:
         target = desired.project.target(target_plan.target)
@@ -92,6 +113,7 @@ def apply_plan(
             on_progress=on_progress,
             counter=counter,
             backoff=backoff,
+            cancel=cancel,
         )
         outcomes.extend(runner.run())
     return outcomes
@@ -109,6 +131,7 @@ class _TargetRunner:
         on_progress: Progress | None,
         counter: CallCounter | None,
         backoff: Backoff | None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.plan_id = plan_id
         self.plan = plan
@@ -118,18 +141,21 @@ class _TargetRunner:
         self.on_progress = on_progress
         self.counter = counter
         self.backoff = backoff
+        self.cancel = cancel
         self.outcomes: dict[int, Outcome] = {}
         self._lock = threading.Lock()
 
     def run(self) -> list[Outcome]:
         pending = list(self.plan.pending)
-        forward = [i for i, c in enumerate(pending) if c.action != DELETE]
-        deletes = [i for i, c in enumerate(pending) if c.action == DELETE]
+        forward = [i for i, c in enumerate(pending) if c.action not in DELETIONS]
+        deletes = [i for i, c in enumerate(pending) if c.action in DELETIONS]
         by_address = {pending[i].address: i for i in forward}
         self._run_graph(pending, forward, by_address)
         for i in deletes:
+            if self._cancelled(i, pending[i]):
+                continue
             unfinished = {o.address for o in self.outcomes.values() if not o.ok}
-            whole_resource = pending[i].reason.startswith("no longer")
+            whole_resource = pending[i].action == DELETE
             if pending[i].address in unfinished or (unfinished and whole_resource):
                 # An unfinished forward change may still need what we would delete (its resource's
                 # older versions, or a resource it references): keep it for a re-run.
@@ -138,7 +164,7 @@ class _TargetRunner:
                     Outcome(
                         self.plan.target,
                         pending[i].address,
-                        DELETE,
+                        pending[i].action,
                         SKIPPED,
                         "skipped because an earlier change failed",
                     ),
@@ -155,6 +181,10 @@ class _TargetRunner:
             while waiting or running:
                 progressed = False
                 for i in list(waiting):
+                    if self._cancelled(i, pending[i]):
+                        waiting.remove(i)
+                        progressed = True
+                        continue
                     states = [self.outcomes.get(d) for d in deps[i]]
                     if any(s is not None and not s.ok for s in states):
                         failed = [d for d, s in zip(deps[i], states, strict=True) if s is not None and not s.ok]
@@ -184,6 +214,13 @@ class _TargetRunner:
                     running.pop(future)
                     future.result()
 
+    def _cancelled(self, index: int, change: ResourceChange) -> bool:
+        """True, with a `not-started` outcome recorded, when cancellation came before `change` began."""
+        if self.cancel is None or not self.cancel.is_set():
+            return False
+        self._record(index, Outcome(self.plan.target, change.address, change.action, NOT_STARTED, "interrupted"))
+        return True
+
     def _record(self, index: int, outcome: Outcome) -> None:
         if outcome.status == FAILED:
             log.warning("change failed", target=outcome.target, address=outcome.address, code=outcome.error_code)
@@ -193,6 +230,10 @@ class _TargetRunner:
             self.on_progress(outcome)
 
     def _execute(self, index: int, change: ResourceChange) -> None:
+        # Submitted changes start at once (the pool has a free worker for each), but a worker can
+        # still pick one up after the signal: it is not begun then either.
+        if self._cancelled(index, change):
+            return
         started = time.monotonic()
         kept = 0
         try:
@@ -206,13 +247,9 @@ class _TargetRunner:
                 try:
                     self._call(api_call.operation, params)
                 except ApiError as err:
-                    if err.code == "ResourceNotFoundException" and change.action == DELETE:
+                    if err.code == "ResourceNotFoundException" and change.action in DELETIONS:
                         continue  # already gone: the goal is met
-                    if (
-                        err.code == "ResourceDependencyException"
-                        and change.action == DELETE
-                        and "retainVersions" in change.reason
-                    ):
+                    if err.code == "ResourceDependencyException" and change.action == DELETE_VERSIONS:
                         kept += 1  # still referenced: retention keeps it
                         continue
                     raise

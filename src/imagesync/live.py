@@ -26,6 +26,7 @@ HASH_TAG = "imagesync:content-hash"
 PRUNE_TAG = "imagesync:prune"
 VERSION_TAG = "imagesync:version"  # on each published version: a copy's tags name the wrong version
 DEFAULT_CONCURRENCY = 16
+OLDER_READS = 3
 
 # Fields of Get responses that the service owns; never compared with the manifests.
 READ_ONLY = frozenset(
@@ -84,6 +85,15 @@ class LiveResource:
             return newest is not None and owns(newest.tags, project, address, newest.version)
         return owns(self.tags, project, address)
 
+    def known_to(self, project: str) -> bool:
+        """Did `project` ever make this resource? A versioned one counts when any version read
+        carries its project and address tags (a console edit on top of ours is drift, not a
+        stranger's resource); a mutable one when it is managed."""
+        address = f"{self.kind}/{self.name}"
+        if REGISTRY[self.kind].versioned:
+            return any(owns(v.tags, project, address) for v in self.versions if v.tags is not None)
+        return owns(self.tags, project, address)
+
 
 def owns(tags: dict[str, str] | None, project: str, address: str, version: str | None = None) -> bool:
     """Do these tags say that `project` made the resource at `address` (and this `version`)?"""
@@ -109,8 +119,14 @@ def read_live(
     concurrency: int = DEFAULT_CONCURRENCY,
     counter: CallCounter | None = None,
     backoff: Backoff | None = None,
+    project: str | None = None,
 ) -> LiveState:
-    """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads)."""
+    """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads).
+
+    With `project`, a component or workflow whose newest version that project did not publish also
+    gets its older versions' tags read, newest first, until one of the project's own turns up (at
+    most OLDER_READS more reads): that tells drift on a managed resource from a stranger's.
+    """
     state = LiveState()
 
     def api(operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +164,25 @@ def read_live(
                     gets.append((res, kind, item["arn"]))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(pool.map(lambda job: _read_one(api, *job), gets))
+        if project is not None:
+            strangers = [
+                (res, REGISTRY[res.kind])
+                for res in state.resources.values()
+                if REGISTRY[res.kind].built and len(res.versions) > 1 and not res.known_to(project)
+            ]
+            list(pool.map(lambda job: _read_older(api, *job, project), strangers))
     return state
+
+
+def _read_older(api: Any, res: LiveResource, kind: Kind, project: str) -> None:
+    for index in range(len(res.versions) - 2, max(-1, len(res.versions) - 2 - OLDER_READS), -1):
+        version = res.versions[index]
+        item = api(kind.get_op, {kind.arn_member: version.arn})[kind.get_key]
+        res.versions[index] = LiveVersion(
+            arn=version.arn, version=version.version, tags=dict(item.get("tags") or {}), build_arn=item["arn"]
+        )
+        if res.known_to(project):
+            return
 
 
 def _list_params(kind: Kind) -> dict[str, Any]:

@@ -12,6 +12,7 @@ their full-replacement Update call. Deletions (only with `--prune`) come last, d
 from __future__ import annotations
 
 import copy
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,10 +25,12 @@ from imagesync.aws import CallCounter, Connector
 from imagesync.changes import (
     CREATE,
     DELETE,
+    DELETE_VERSIONS,
     NO_OP,
     PUBLISH,
     UPDATE,
     ApiCall,
+    Conflict,
     DiffItem,
     Plan,
     ResourceChange,
@@ -95,7 +98,11 @@ def make_plan(
         for res in resources:
             wanted.setdefault(res.kind, set()).add(res.name)
         live = read_live(
-            connector.imagebuilder(target), wanted=wanted, concurrency=options.concurrency, counter=counter
+            connector.imagebuilder(target),
+            wanted=wanted,
+            concurrency=options.concurrency,
+            counter=counter,
+            project=desired.project.name,
         )
         target_plan = plan_target(desired, target, connector.account(target), live, options)
         log.info(
@@ -111,7 +118,7 @@ def make_plan(
         plan_id=uuid.uuid4().hex,
         imagesync_version=__version__,
         manifest_digest=desired.digest,
-        manifest_root=desired.root,
+        manifest_root=portable_root(desired.root),
         options={
             "prune": options.prune,
             "allow_empty": options.allow_empty,
@@ -119,6 +126,15 @@ def make_plan(
             "targets": list(options.targets),
         },
     )
+
+
+def portable_root(root: str) -> str:
+    """The manifest root as a saved plan records it: relative to the working directory when it lies
+    inside it, so a plan saved in one checkout applies in another checkout of the same commit."""
+    real, cwd = os.path.realpath(root), os.path.realpath(os.getcwd())
+    if real == cwd or real.startswith(cwd + os.sep):
+        return os.path.relpath(real, cwd)
+    return real
 
 
 def _refuse_shared_scopes(desired: DesiredState, connector: Connector) -> None:
@@ -158,6 +174,7 @@ class _TargetPlanner:
         self.changes: list[ResourceChange] = []
         self.drift: list[ResourceChange] = []
         self.warnings: list[str] = []
+        self.conflicts: list[Conflict] = []
 
     def run(self) -> TargetPlan:
         resources = self.desired.for_target(self.target.name)
@@ -178,6 +195,7 @@ class _TargetPlanner:
             fingerprint=versioning.content_hash(fingerprints),
             live_fingerprints=fingerprints,
             warnings=tuple(self.warnings),
+            conflicts=tuple(self.conflicts),
         )
 
     # --- helpers --------------------------------------------------------------------------------
@@ -233,6 +251,22 @@ class _TargetPlanner:
             **kw,
         )
 
+    # --- conflicts ------------------------------------------------------------------------------
+
+    def _conflict(self, res: Resource, arn: str, tag_hint: str) -> None:
+        """A same-named resource exists that this project does not own: never used, never changed."""
+        self.conflicts.append(
+            Conflict(
+                self.target.name,
+                str(res.address),
+                f"{res.address} ({res.location}) names {arn}, which exists in target {self.target.name} but is "
+                f"not managed by project '{self.project}'. imagesync will not use or change it. To manage it "
+                f"with these manifests, adopt it by tagging it: aws imagebuilder tag-resource --resource-arn "
+                f"{arn} --tags {tag_hint} (then plan shows what applying the manifest changes); or rename the "
+                "manifest's resource.",
+            )
+        )
+
     # --- versioned kinds ------------------------------------------------------------------------
 
     def _versioned(self, res: Resource) -> None:
@@ -246,7 +280,13 @@ class _TargetPlanner:
         wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
         base = self._base_arn(res)
         managed = live_res is not None and live_res.managed_by(self.project)
-        after = {"spec": thaw(res.spec)}
+        shown = _shown_content(kind, body)
+
+        if live_res is not None and newest is not None and not live_res.known_to(self.project):
+            tags = f"{PROJECT_TAG}={self.project},{ADDRESS_TAG}={res.address},{VERSION_TAG}={newest.version}"
+            self._conflict(res, newest.build_arn or newest.arn, tags)
+            self.planned[res.address] = newest.arn
+            return
 
         if newest is not None and managed and (newest.tags or {}).get(HASH_TAG) == content_hash:
             self.planned[res.address] = newest.arn
@@ -258,7 +298,8 @@ class _TargetPlanner:
                 self._change(
                     res,
                     action,
-                    after=after,
+                    before=_versioned_view(newest.version, _live_content(kind, newest), newest.tags or {}),
+                    after=_versioned_view(newest.version, shown, wanted_tags),
                     diff=tuple(items),
                     calls=tuple(calls),
                     reason="tags changed" if calls else "",
@@ -270,7 +311,11 @@ class _TargetPlanner:
         latest = newest.version if newest else None
         if level == "auto":
             level = versioning.auto_level(newest.document, res.document) if kind.built and newest else "patch"
-        next_version = versioning.next_version(str(res.spec["version"]), latest, level)
+        spec_version = str(res.spec["version"])
+        next_version = versioning.next_version(spec_version, latest, level)
+        items: list[DiffItem] = []
+        if kind.built and newest is not None:
+            items = document_diff(newest.document, res.document)
         if newest is None:
             reason, action = "new resource", CREATE
         elif not managed:
@@ -285,27 +330,39 @@ class _TargetPlanner:
                 )
             )
         else:
-            reason = self._cascade_reason(res) or "content changed"
             action = PUBLISH
+            reason = self._cascade_reason(res) or self._publish_reason(res, newest, spec_version, next_version, items)
             if level != "patch":
                 reason += f" ({level} bump)"
-        items: list[DiffItem] = []
-        if kind.built and newest is not None:
-            items = document_diff(newest.document, res.document)
-        request = {**body, "semanticVersion": next_version, "tags": {**wanted_tags, VERSION_TAG: next_version}}
+        version_tags = {**wanted_tags, VERSION_TAG: next_version}
+        request = {**body, "semanticVersion": next_version, "tags": version_tags}
         self.planned[res.address] = f"{base}/{next_version}"
         self.moved[res.address] = next_version
         self.changes.append(
             self._change(
                 res,
                 action,
-                after=after,
+                before=_versioned_view(newest.version, _live_content(kind, newest), newest.tags or {})
+                if newest is not None
+                else None,
+                after=_versioned_view(next_version, shown, version_tags),
                 diff=tuple(items),
                 version=VersionChange(latest, next_version, reason),
                 reason=reason,
                 calls=(ApiCall(kind.create_op, request, idempotent_token=True),),
             )
         )
+
+    def _publish_reason(
+        self, res: Resource, newest: LiveVersion, spec_version: str, next_version: str, items: list[DiffItem]
+    ) -> str:
+        """Why a managed resource gets a new version, without claiming more than is known."""
+        raised = next_version == spec_version and versioning.parse(spec_version) > versioning.parse(newest.version)
+        if raised and res.kind_info.built and not items:
+            return f"version raised to {spec_version} in the manifest"
+        if raised:
+            return f"version raised to {spec_version} in the manifest, content changed"
+        return "content changed"
 
     # --- mutable kinds --------------------------------------------------------------------------
 
@@ -317,7 +374,7 @@ class _TargetPlanner:
         content_hash = versioning.content_hash(desired_fields)
         wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
         live_res = self.live.get(res.kind, res.name)
-        after = {"spec": thaw(res.spec)}
+        after = {"spec": desired_fields, "tags": wanted_tags}
         if live_res is None:
             self.planned[res.address] = kind.arn_base(self.target.region, self.account, res.name)
             self.moved[res.address] = "created"
@@ -334,11 +391,7 @@ class _TargetPlanner:
         assert live_res.arn is not None
         self.planned[res.address] = live_res.arn
         if not live_res.managed_by(self.project):
-            self.warnings.append(
-                f"{res.address} exists in {self.target.name} but is not managed by project "
-                f"'{self.project}'; imagesync leaves it alone (adopt it by tagging it, or rename the manifest)"
-            )
-            self.changes.append(self._change(res, NO_OP, reason="exists and is not managed by imagesync"))
+            self._conflict(res, live_res.arn, f"{PROJECT_TAG}={self.project},{ADDRESS_TAG}={res.address}")
             return
         live_fields = normalize(res.kind, live_res.body or {})
         items = diff(live_fields, desired_fields, "spec")
@@ -366,7 +419,7 @@ class _TargetPlanner:
             self._change(
                 res,
                 UPDATE if calls else NO_OP,
-                before={"spec": live_fields},
+                before={"spec": live_fields, "tags": dict(live_res.tags)},
                 after=after,
                 diff=tuple(items + [t for t in tag_items if t.path != f"tags.{HASH_TAG}"]),
                 reason=reason,
@@ -405,17 +458,24 @@ class _TargetPlanner:
             self.warnings.append(f"{live_res.kind}/{live_res.name} is annotated imagesync/prune: disabled; kept")
             return
         kind = REGISTRY[live_res.kind]
+        deleted: tuple[str, ...] = ()
         if live_res.arn:
             calls = (ApiCall(kind.delete_op, {kind.arn_member: live_res.arn}),)
+            before: dict[str, Any] = {"spec": normalize(live_res.kind, live_res.body or {}), "tags": dict(tags)}
         else:
-            versions = self._ours(live_res)
-            calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in reversed(versions))
+            versions = list(reversed(self._ours(live_res)))
+            calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in versions)
+            deleted = tuple(v.version for v in versions)
+            newest = live_res.newest
+            before = _versioned_view(newest.version if newest else None, {}, tags)
         self.changes.append(
             ResourceChange(
                 target=self.target.name,
                 kind=live_res.kind,
                 name=live_res.name,
                 action=DELETE,
+                before=before,
+                deleted_versions=deleted,
                 reason="no longer in the manifests",
                 calls=calls,
             )
@@ -435,7 +495,7 @@ class _TargetPlanner:
             live_res = self.live.get(res.kind, res.name)
             if not res.kind_info.versioned or keep <= 0 or live_res is None:
                 continue
-            if res.annotations.get("imagesync/prune") == "disabled":
+            if res.annotations.get("imagesync/prune") == "disabled" or not live_res.known_to(self.project):
                 continue
             live_keep = keep - (1 if res.address in self.moved else 0)  # the new version counts
             ours = self._ours(live_res)
@@ -446,12 +506,30 @@ class _TargetPlanner:
             self.changes.append(
                 self._change(
                     res,
-                    DELETE,
-                    reason=f"retainVersions {keep}: deleting up to {len(old)} older version(s); "
-                    "versions something still references are kept",
+                    DELETE_VERSIONS,
+                    deleted_versions=tuple(v.version for v in old),
+                    reason=f"retainVersions {keep}: older versions are deleted unless something still references them",
                     calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
                 )
             )
+
+
+def _shown_content(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    """A versioned resource's content as the plan shows it: the Create request without its
+    identity, tags and version, the document under `document` (the manifest's name for it)."""
+    shown = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("name", "semanticVersion", "tags")}
+    if kind.document_member and kind.document_member in shown:
+        shown["document"] = shown.pop(kind.document_member)
+    return shown
+
+
+def _live_content(kind: Kind, version: LiveVersion) -> dict[str, Any]:
+    """What the live reading knows of a version's content (components and workflows: the document)."""
+    return {"document": version.document} if kind.built and version.document is not None else {}
+
+
+def _versioned_view(version: str | None, spec: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    return {"version": version, "spec": dict(spec), "tags": dict(tags)}
 
 
 def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str) -> dict[str, Any]:

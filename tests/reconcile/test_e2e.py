@@ -177,7 +177,7 @@ def test_component_document_edit_cascades_to_recipe_and_pipeline_only(applied: E
         ]
         comp = change(plan, target, "Component/harden-cis")
         assert (comp.version.previous, comp.version.next) == ("1.0.0", "1.0.1")
-        assert any(p.startswith("document.build.HardenSshd") for p in diff_paths(plan, target, "Component/harden-cis"))
+        assert any(p.startswith("spec.document.build.HardenSshd") for p in diff_paths(plan, target, "Component/harden-cis"))
         recipe = change(plan, target, "ImageRecipe/hardened-al2023")
         assert (recipe.version.previous, recipe.version.next) == ("1.0.0", "1.0.1")
         assert "Component/harden-cis" in recipe.version.reason
@@ -310,7 +310,7 @@ def test_bump_auto_added_step_is_minor(applied: Estate) -> None:
     plan = applied.plan(targets=[STAGING])
     comp = change(plan, STAGING, "Component/harden-cis")
     assert (comp.action, comp.version.next) == ("publish", "1.1.0")
-    assert [(d.op, d.path) for d in comp.diff] == [("add", "document.validate.Extra")]
+    assert [(d.op, d.path) for d in comp.diff] == [("add", "spec.document.validate.Extra")]
 
 
 def test_raising_spec_version_publishes_it(applied: Estate) -> None:
@@ -556,7 +556,7 @@ def test_retention_deletes_old_versions_dependents_first(applied: Estate) -> Non
     applied.replace_text("imagesync.yaml", "retainVersions: 3", "retainVersions: 1")
     applied.replace_text("components/harden-cis.yml", "MaxAuthTries 4", "MaxAuthTries 3")
     plan = applied.plan(prune=True)
-    assert (PROD, "ImageRecipe/hardened-al2023", "delete") in pending(plan)
+    assert (PROD, "ImageRecipe/hardened-al2023", "delete-versions") in pending(plan)
     _, outcomes = applied.apply(prune=True)
     assert all(o.ok for o in outcomes)
     for target in TARGETS:
@@ -794,8 +794,9 @@ def test_plan_json_matches_schema_and_detailed_exitcode(applied: Estate) -> None
     schema = json.loads(PLAN_SCHEMA.read_text())
     jsonschema.validators.validator_for(schema)(schema).validate(document)
     assert document["summary"] == {"publish": 4, "create": 0, "update": 5, "delete": 0, "drift": 1}
-    assert [d["address"] for d in document["resource_drift"]] == ["InfrastructureConfiguration/build-private"]
-    actions = Counter(c["actions"][0] for c in document["resource_changes"])
+    assert [d["address"] for d in document["resource_drift"]] == [f"{PROD}:InfrastructureConfiguration/build-private"]
+    assert document["applyable"] is True and document["errored"] is False and document["complete"] is True
+    actions = Counter(c["change"]["actions"][0] for c in document["resource_changes"])
     assert actions["publish"] == 4 and actions["update"] == 5
 
     staging = applied.run("plan", str(applied.root), "--sandbox", url, "--format", "json", "--target", STAGING)

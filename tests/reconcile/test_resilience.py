@@ -233,9 +233,9 @@ def assert_no_duplicates(shape: Shape) -> None:
 
 def assert_plan_empty(plan_json: dict[str, Any]) -> None:
     assert plan_json["summary"] == {"publish": 0, "create": 0, "update": 0, "delete": 0, "drift": 0}, (
-        plan_json["summary"], [c for c in plan_json["resource_changes"] if c["actions"] != ["no-op"]])
-    pending = [f"{c['target']}:{c['address']} {c['actions']}" for c in plan_json["resource_changes"]
-               if c["actions"] != ["no-op"]]
+        plan_json["summary"], [c for c in plan_json["resource_changes"] if c["change"]["actions"] != ["no-op"]])
+    pending = [f"{c['address']} {c['change']['actions']}" for c in plan_json["resource_changes"]
+               if c["change"]["actions"] != ["no-op"]]
     assert pending == []
 
 

@@ -100,9 +100,9 @@ def hand_made_recipe(
 
 
 def test_prune_never_deletes_recipe_versions_imagesync_did_not_publish(tmp_path: Path, sb: RunningSandbox) -> None:
-    hand_made_recipe(sb, "0.9.0")
     root = tree(tmp_path / "m", recipe())
     apply(root, sb)
+    hand_made_recipe(sb, "0.9.0")  # beside imagesync's own version, by hand
     assert recipe_versions(sb) == ["0.9.0", "1.0.0"]
     (root / "m.yaml").write_text(INFRA)  # rec1 leaves the manifests
     _, outcomes = apply(root, sb, prune=True)
@@ -111,10 +111,10 @@ def test_prune_never_deletes_recipe_versions_imagesync_did_not_publish(tmp_path:
 
 
 def test_retention_keeps_versions_imagesync_did_not_publish(tmp_path: Path, sb: RunningSandbox) -> None:
-    hand_made_recipe(sb, "0.1.0")
-    hand_made_recipe(sb, "0.2.0")
     root = tree(tmp_path / "m", recipe(extra="  retainVersions: 1\n"))
     apply(root, sb, prune=True)
+    hand_made_recipe(sb, "0.1.0")
+    hand_made_recipe(sb, "0.2.0")
     (root / "m.yaml").write_text(recipe(extra="  retainVersions: 1\n  description: second\n"))
     apply(root, sb, prune=True)
     assert recipe_versions(sb) == ["0.1.0", "0.2.0", "1.0.1"]
@@ -148,7 +148,7 @@ def test_retention_is_skipped_when_the_new_version_failed(tmp_path: Path, sb: Ru
     (root / "m.yaml").write_text(recipe(component=missing, extra="  retainVersions: 1\n"))
     _, outcomes = apply(root, sb, prune=True)
     statuses = sorted((o.action, o.status) for o in outcomes)
-    assert statuses == [("delete", "skipped"), ("publish", "failed")]
+    assert statuses == [("delete-versions", "skipped"), ("publish", "failed")]
     assert recipe_versions(sb) == ["1.0.0", "1.0.1"]
 
 

@@ -116,9 +116,9 @@ def test_document_diff_is_step_level() -> None:
     )
     items = document_diff(COMPONENT, new)
     assert [(i.op, i.path) for i in items] == [
-        ("change", "document.build.A.inputs.commands[0]"),
-        ("remove", "document.build.B"),
-        ("add", "document.build.C"),
+        ("change", "spec.document.build.A.inputs.commands[0]"),
+        ("remove", "spec.document.build.B"),
+        ("add", "spec.document.build.C"),
     ]
 
 
@@ -130,4 +130,4 @@ def test_document_diff_ignores_comments_and_key_order() -> None:
 def test_workflow_document_diff_is_by_step_name() -> None:
     old = "schemaVersion: 1.0\nsteps:\n  - name: Launch\n    action: LaunchInstance\n    onFailure: Abort\n"
     new = old.replace("Abort", "Continue")
-    assert [(i.op, i.path) for i in document_diff(old, new)] == [("change", "document.Launch.onFailure")]
+    assert [(i.op, i.path) for i in document_diff(old, new)] == [("change", "spec.document.Launch.onFailure")]

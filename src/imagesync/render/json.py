@@ -1,4 +1,4 @@
-"""The JSON plan (SPEC §4, Outputs: JSON): `Plan.to_json()` with sensitive values masked.
+"""The JSON plan: `Plan.to_json()` with sensitive values masked.
 
 This is the `--format json` output and the saved plan; it validates against `schemas/plan.json`.
 """
@@ -30,8 +30,8 @@ def _masked(change: ResourceChange) -> dict[str, Any]:
     sensitive = change.sensitive_paths
     if not sensitive:
         return data
-    data["before"] = mask_document(data["before"], sensitive)
-    data["after"] = mask_document(data["after"], sensitive)
+    data["change"]["before"] = mask_document(data["change"]["before"], sensitive)
+    data["change"]["after"] = mask_document(data["change"]["after"], sensitive)
     data["diff"] = [
         {
             **item,
