@@ -471,22 +471,22 @@ def project_schema() -> dict[str, Any]:
             },
             "lock": {
                 "type": "object",
-                "description": "Where apply takes its per-target lock.",
+                "description": "Where apply takes its lock per project, account and region.",
                 "properties": {
                     "backend": {"enum": ["file", "dynamodb", "s3"], "description": "Lock backend (default file)."},
                     "table": {"type": "string", "minLength": 1, "description": "DynamoDB table (dynamodb backend)."},
                     "bucket": {"type": "string", "minLength": 1, "description": "S3 bucket (s3 backend)."},
-                    "key": {"type": "string", "minLength": 1, "description": "S3 object key (s3 backend)."},
+                    "key": {"type": "string", "minLength": 1, "description": "S3 key prefix (s3 backend; default imagesync/locks)."},
                     "path": {
                         "type": "string",
                         "minLength": 1,
                         "description": "Directory for lock files, relative to the manifests (file backend; "
-                        "default .imagesync/locks).",
+                        "default $XDG_STATE_HOME/imagesync/locks).",
                     },
                     "region": {
                         "type": "string",
                         "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]+$",
-                        "description": "Region of the DynamoDB table (default: each target's region).",
+                        "description": "Region of the DynamoDB table or S3 bucket (default: each target's region).",
                     },
                 },
                 "additionalProperties": False,
