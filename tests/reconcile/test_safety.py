@@ -206,14 +206,15 @@ def test_region_override_moves_the_whole_plan(tmp_path: Path, sb: RunningSandbox
     assert pipe["imageRecipeArn"] == f"arn:aws:imagebuilder:us-west-2:{ACCOUNT}:image-recipe/rec1/1.0.0"
 
 
-def test_the_lock_is_the_manifests_whatever_the_working_directory(tmp_path: Path, sb: RunningSandbox) -> None:
+def test_the_lock_is_the_targets_whatever_the_working_directory(tmp_path: Path, sb: RunningSandbox) -> None:
     root = tree(tmp_path / "m", INFRA)
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import time; from imagesync.lock import FileLock; "
-            "FileLock('.imagesync/locks', 'p1/t1').acquire('apply'); print('held', flush=True); time.sleep(60)",
+            "import time; from imagesync.lock import FileLock, default_lock_dir; "
+            f"FileLock(default_lock_dir(), 'p1/{ACCOUNT}/us-east-1').acquire('apply'); "
+            "print('held', flush=True); time.sleep(60)",
         ],
         cwd=root,
         stdout=subprocess.PIPE,
