@@ -37,22 +37,22 @@ from botocore.config import Config
 
 from imagesync import api, cli
 from imagesync.aws import ApiUnavailable, Backoff, CallCounter, ConnectOptions, Connector, call
-from imagesync.lock import FileLock, LockHeld
+from imagesync.lock import FileLock, LockHeld, default_lock_dir
 from imagesync.plan import PlanOptions
 from imagesync.sandbox import protocol as sandbox_protocol
 from imagesync.sandbox import running
 from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
-LOCK_ID = "golden-images/prod-use1"
+LOCK_ID = "golden-images/111111111111/us-east-1"  # prod-use1: project/account/region
 VERSIONED = ("Component", "Workflow", "ImageRecipe", "ContainerRecipe")
 WRITE_PREFIXES = ("Create", "Update", "Delete", "Tag", "Untag", "Put", "Start", "Cancel", "Import")
 
 # A process that holds the prod-use1 apply lock the way `apply` does, until it is killed.
 HOLDER = """\
 import time
-from imagesync.lock import FileLock
-held = FileLock('.imagesync/locks', 'golden-images/prod-use1')
+from imagesync.lock import FileLock, default_lock_dir
+held = FileLock(default_lock_dir(), 'golden-images/111111111111/us-east-1')
 held.acquire('apply')
 print('held', flush=True)
 time.sleep(300)
@@ -458,7 +458,7 @@ class Zygote(Proc):
 
 
 def start_holder(cwd: Path) -> Proc:
-    """Holds the lock from the manifest directory, where apply keeps its lock files."""
+    """Holds the prod-use1 lock (in the per-user state directory) from the manifest directory."""
     holder = Proc([sys.executable, "-c", HOLDER], cwd)
     try:
         assert holder.out.wait_for(lambda t: "held" in t, 90), holder.err.text
@@ -864,7 +864,7 @@ def test_unlock_after_holder_was_killed(tmp_path: Path, procs: list[Proc]) -> No
     assert rc == 0, (out, unlock.err.text)
     assert f"{LOCK_ID}: not locked" in out or (f"released {LOCK_ID}" in out and f"pid {holder.pid}" in out), out
     # The lock is free now: it can be taken (and released) at once.
-    lock = FileLock(root / ".imagesync" / "locks", LOCK_ID)
+    lock = FileLock(default_lock_dir(), LOCK_ID)
     lock.acquire("test")
     lock.release()
 
@@ -882,4 +882,4 @@ def test_unlock_refuses_while_holder_is_alive(tmp_path: Path, procs: list[Proc])
     assert "still running" in err and f"pid {holder.pid}" in err, err
     assert holder.poll() is None
     with pytest.raises(LockHeld):
-        FileLock(root / ".imagesync" / "locks", LOCK_ID).acquire("test")
+        FileLock(default_lock_dir(), LOCK_ID).acquire("test")
