@@ -188,7 +188,9 @@ def target_locks(
     session = None if connector.sandboxed else connector.boto_session()
     regions: dict[str, str] = {}
     for target in selected_targets(desired, options.targets):
-        regions.setdefault(lock_id(desired.project.name, connector.account(target), target.region), target.region)
+        # verify(): a target's credentials must act in its declared account before any lock (an
+        # item in a DynamoDB table or S3 bucket of that account) is written.
+        regions.setdefault(lock_id(desired.project.name, connector.verify(target), target.region), target.region)
     with ExitStack() as stack:
         for lock_name in sorted(regions):
             lock = make_lock(

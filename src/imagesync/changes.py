@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,23 @@ NO_OP, CREATE, UPDATE, PUBLISH, DELETE, DELETE_VERSIONS = (
 )
 ACTIONS = (NO_OP, CREATE, UPDATE, PUBLISH, DELETE, DELETE_VERSIONS)
 DELETIONS = frozenset({DELETE, DELETE_VERSIONS})
+
+
+_SEGMENT = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_path(path: str) -> tuple[str | int, ...]:
+    """`spec.components[1].value` -> `("spec", "components", 1, "value")`; ValueError if malformed."""
+    segments: list[str | int] = []
+    pos = 0
+    while pos < len(path):
+        match = _SEGMENT.match(path, pos)
+        if match is None:
+            raise ValueError(f"malformed path {path!r} at offset {pos}")
+        key, index = match.groups()
+        segments.append(key if key is not None else int(index))
+        pos = match.end()
+    return tuple(segments)
 
 
 def qualified(target: str, address: str) -> str:
@@ -100,6 +118,27 @@ class ResourceChange:
     @property
     def qualified_address(self) -> str:
         return qualified(self.target, self.address)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The text of every sensitive value this change carries, longest first, for scrubbing
+        messages that might echo one (an API error quoting a parameter, say)."""
+        found: list[str] = []
+        for path in self.sensitive_paths:
+            try:
+                segments = parse_path(path)
+            except ValueError:
+                continue
+            for document in (self.before, self.after):
+                found.extend(_strings(_at(document, segments)))
+        return tuple(sorted({s for s in found if len(s) >= 4}, key=len, reverse=True))
+
+    def scrub(self, text: str) -> str:
+        """`text` with every sensitive value (and each long line of a multi-line one) masked."""
+        for secret in self.secrets():
+            pieces = [secret, *(line.strip() for line in secret.splitlines() if len(line.strip()) >= 8)]
+            for piece in pieces:
+                text = text.replace(piece, "(sensitive)")
+        return text
 
     def calls_digest(self) -> str:
         """A hash of exactly the calls this change makes (parameters included)."""
@@ -246,6 +285,30 @@ class Plan:
             "errors": [c.to_json() for c in self.conflicts],
             "summary": self.summary(),
         }
+
+
+def _at(document: Any, segments: tuple[str | int, ...]) -> Any:
+    node = document
+    for segment in segments:
+        if isinstance(node, Mapping) and segment in node:
+            node = node[segment]
+        elif isinstance(node, (list, tuple)) and isinstance(segment, int) and 0 <= segment < len(node):
+            node = node[segment]
+        else:
+            return None
+    return node
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    if value is not None and not isinstance(value, bool):
+        return [str(value)]
+    return []
 
 
 def _plain(value: Any) -> Any:

@@ -96,7 +96,9 @@ def _path(deep_path: str, prefix: str) -> str:
 
 def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
     """Field-level differences from `old` to `new`, sorted by path."""
-    result = DeepDiff(old, new, verbose_level=2, view="tree")
+    # threshold_to_diff_deeper=0: always report field by field, never the whole object because most
+    # of its keys differ (DeepDiff 8's default), so every changed field has its own line.
+    result = DeepDiff(old, new, verbose_level=2, view="tree", threshold_to_diff_deeper=0)
     items: list[DiffItem] = []
     for report, nodes in result.items():
         for node in nodes:

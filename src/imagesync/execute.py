@@ -261,7 +261,7 @@ class _TargetRunner:
                     change.address,
                     change.action,
                     FAILED,
-                    str(err),
+                    change.scrub(str(err)),  # an API error may quote a parameter, secrets included
                     getattr(err, "code", None),
                     time.monotonic() - started,
                 ),

@@ -557,8 +557,14 @@ def _fingerprint(live_res: LiveResource) -> str:
     )
 
 
+# A file's name stands for its content: marking the file sensitive masks what it supplies.
+_SUPPLIED_BY = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
+
+
 def _sensitive_paths(res: Resource) -> tuple[str, ...]:
-    paths = [f"spec.{p}" for p in res.spec.get("sensitive") or ()]
+    """Where the plan's `before`/`after` and diffs hold a value the manifest marks sensitive."""
+    declared = [str(p) for p in res.spec.get("sensitive") or ()]
+    paths = [f"spec.{p}" for p in declared] + [f"spec.{_SUPPLIED_BY[p]}" for p in declared if p in _SUPPLIED_BY]
     for i, comp in enumerate(res.spec.get("components") or ()):
         for j, param in enumerate(comp.get("parameters") or ()):
             if param.get("sensitive"):

@@ -8,30 +8,18 @@ sensitive path (say `spec.components`) has the sensitive leaves inside its old/n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from imagesync.changes import parse_path
+
+__all__ = ["SENSITIVE", "is_masked", "is_under", "mask_at", "mask_diff_value", "mask_document", "parse_path"]
 
 SENSITIVE = "(sensitive)"
 
 Segment = str | int
 
-_SEGMENT = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 _MISSING = object()
-
-
-def parse_path(path: str) -> tuple[Segment, ...]:
-    """`spec.components[1].value` -> `("spec", "components", 1, "value")`; ValueError if malformed."""
-    segments: list[Segment] = []
-    pos = 0
-    while pos < len(path):
-        match = _SEGMENT.match(path, pos)
-        if match is None:
-            raise ValueError(f"malformed path {path!r} at offset {pos}")
-        key, index = match.groups()
-        segments.append(key if key is not None else int(index))
-        pos = match.end()
-    return tuple(segments)
 
 
 def is_under(path: str, prefix: str) -> bool:
