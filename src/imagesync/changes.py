@@ -133,10 +133,12 @@ class ResourceChange:
         return tuple(sorted({s for s in found if len(s) >= 4}, key=len, reverse=True))
 
     def scrub(self, text: str) -> str:
-        """`text` with every sensitive value (and each long line of a multi-line one) masked."""
+        """`text` with every sensitive value masked: whole, line by line, and each long word of it
+        (a message may quote only part of a document; over-masking an error is the safe side)."""
         for secret in self.secrets():
-            pieces = [secret, *(line.strip() for line in secret.splitlines() if len(line.strip()) >= 8)]
-            for piece in pieces:
+            lines = [line.strip() for line in secret.splitlines() if len(line.strip()) >= 8]
+            words = [word for word in secret.split() if len(word) >= 12]
+            for piece in sorted({secret, *lines, *words}, key=len, reverse=True):
                 text = text.replace(piece, "(sensitive)")
         return text
 
