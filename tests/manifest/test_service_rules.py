@@ -765,3 +765,11 @@ def test_cli_validates_the_examples() -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_enormous_numbers_are_problems_not_crashes(tmp_path: Path) -> None:
+    huge = "9" * 5000  # beyond what int() converts from text
+    result = run(tmp_path, {"components.yaml": component(f"1.0.{huge}")})
+    assert [str(p) for p in result.problems] == [
+        f"components.yaml:7:3: error: version '1.0.{huge}' has patch node {huge}, {LIMIT}"
+    ]

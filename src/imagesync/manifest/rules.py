@@ -102,6 +102,11 @@ def _judged(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and not _UNRESOLVED.search(value)
 
 
+def _int(digits: str) -> int:
+    """ASCII digits as a number; very long ones are only "too big" (int() refuses over 4300 digits)."""
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
 # --- names and versions --------------------------------------------------------------------------
 
 
@@ -126,7 +131,10 @@ def _version(ctx: _Context) -> None:
     version = ctx.resource.spec.get("version")
     if not isinstance(version, str):
         return
-    problem = version_problem(version, wildcards=False, build=False)
+    checked = version
+    if ctx.resource.kind in ("ImageRecipe", "ContainerRecipe") and version.endswith(".x"):
+        checked = version[:-1] + "0"  # a recipe's `1.0.x`: the service assigns the next patch
+    problem = version_problem(checked, wildcards=False, build=False)
     if problem:
         ctx.add(("version",), f"version {version!r} {problem}")
 
@@ -146,7 +154,7 @@ def version_problem(text: str, *, wildcards: bool, build: bool) -> str | None:
     if first_wildcard is not None and any(n != "x" for n in nodes[first_wildcard:]):
         return f"has wildcards that are not right-aligned: every node after the first 'x' must be 'x' ({allowed})"
     for label, node in zip(("major", "minor", "patch"), nodes, strict=True):
-        if node != "x" and int(node) > MAX_NODE:
+        if node != "x" and _int(node) > MAX_NODE:
             return f"has {label} node {node}, above Image Builder's limit of {MAX_NODE} per node"
     if slash:
         if not build:
@@ -307,9 +315,9 @@ def _rate_problem(body: str) -> str | None:
     if len(parts) != 2:
         return "is not rate(N unit), a whole number and a unit separated by one space, e.g. rate(12 hours)"
     count, unit = parts
-    if not (count.isdigit() and count.isascii()) or int(count) < 1:
+    if not (count.isdigit() and count.isascii()) or _int(count) < 1:
         return f"has rate value {count!r}, which is not a whole number of at least 1, e.g. rate(12 hours)"
-    n = int(count)
+    n = _int(count)
     singular = set(_RATE_UNITS)
     plural = set(_RATE_UNITS.values())
     if unit not in singular | plural:
@@ -423,7 +431,7 @@ def _special_item(field: _CronField, item: str) -> None:
     if "#" in upper:
         day, _, nth = upper.partition("#")
         _number(field, day)
-        if not (nth.isdigit() and 1 <= int(nth) <= 5):
+        if not (nth.isdigit() and nth.isascii() and 1 <= _int(nth) <= 5):
             raise _CronError(f"has #{nth}; the week of the month after '#' is 1 to 5, e.g. FRI#2")
         return
     if upper == "L":
@@ -437,7 +445,7 @@ def _plain_item(field: _CronField, item: str) -> None:
         if "/" not in field.wildcards:
             raise _CronError("cannot use a '/' step")
         span = field.high - field.low + 1
-        if not (step.isdigit() and step.isascii()) or not 1 <= int(step) <= span:
+        if not (step.isdigit() and step.isascii()) or not 1 <= _int(step) <= span:
             raise _CronError(f"has step {step!r}; a step after '/' is a whole number from 1 to {span}")
     if base == "*":
         return
@@ -456,7 +464,7 @@ def _plain_item(field: _CronField, item: str) -> None:
 def _number(field: _CronField, text: str) -> int:
     """The value of one number or name in a cron field; out-of-range or unknown raises."""
     if text.isdigit() and text.isascii():
-        value = int(text)
+        value = _int(text)
         if not field.low <= value <= field.high:
             raise _CronError(f"has {value}, which is out of range")
         return value
