@@ -37,6 +37,8 @@ OUTPUT_DIR = Path(__file__).resolve().parent.parent / "src" / "imagesync" / "sch
 # (for example an ARN with `${target.region}`); the model's pattern then applies after expansion.
 PLACEHOLDER_PATTERN = r"\$\{(target|vars|env)\.[A-Za-z0-9_-]+\}"
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+# Recipes may leave the patch to the service (`1.0.x`): it assigns the next free one.
+RECIPE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.(?:[0-9]+|x)$"
 TARGET_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 BUMPS = ["patch", "minor", "major", "auto"]
 MAX_DESCRIPTION = 300
@@ -296,12 +298,14 @@ def spec_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
         props.pop(member, None)
 
     if spec.versioned:
+        recipe = spec.kind in ("ImageRecipe", "ContainerRecipe")
         props["version"] = {
             "type": "string",
-            "pattern": VERSION_PATTERN,
+            "pattern": RECIPE_VERSION_PATTERN if recipe else VERSION_PATTERN,
             "description": (
-                "Base semantic version (major.minor.patch, no wildcards). imagesync publishes "
-                "max(version, bump(latest live version)) when the content changes."
+                "Base semantic version (major.minor.patch"
+                + (", or major.minor.x to let Image Builder assign the next patch" if recipe else ", no wildcards")
+                + "). imagesync publishes max(version, bump(latest live version)) when the content changes."
             ),
         }
         props["bump"] = {
@@ -476,7 +480,11 @@ def project_schema() -> dict[str, Any]:
                     "backend": {"enum": ["file", "dynamodb", "s3"], "description": "Lock backend (default file)."},
                     "table": {"type": "string", "minLength": 1, "description": "DynamoDB table (dynamodb backend)."},
                     "bucket": {"type": "string", "minLength": 1, "description": "S3 bucket (s3 backend)."},
-                    "key": {"type": "string", "minLength": 1, "description": "S3 key prefix (s3 backend; default imagesync/locks)."},
+                    "key": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "S3 key prefix (s3 backend; default imagesync/locks).",
+                    },
                     "path": {
                         "type": "string",
                         "minLength": 1,

@@ -341,7 +341,7 @@ CASES: list[Case] = [
     Case(
         "bad-metadata-name",
         {"infra.yaml": edit(INFRA, "name: infra", "name: bad/name!")},
-        "infra.yaml", 4, 3, "metadata.name: 'bad/name!' does not match",
+        "infra.yaml", 4, 3, "metadata.name: 'bad/name!' is not a valid name: use 3 to 128 letters",
     ),
     Case(
         "unknown-metadata-field",
@@ -372,12 +372,13 @@ CASES: list[Case] = [
     Case(
         "component-invalid-semver",
         {**VALID_ESTATE, "components.yaml": edit(COMPONENT_FILE, "version: 1.0.0", "version: '1.0'")},
-        "components.yaml", 7, 3, "spec.version: '1.0' does not match",
+        "components.yaml", 7, 3, "spec.version: '1.0' is not a version: write major.minor.patch, e.g. '1.0.0'",
     ),
     Case(
         "component-semver-as-number",
         {**VALID_ESTATE, "components.yaml": edit(COMPONENT_FILE, "version: 1.0.0", "version: 1.0")},
-        "components.yaml", 7, 3, "spec.version: 1.0 is not of type 'string'",
+        "components.yaml", 7, 3,
+        "spec.version: YAML read the unquoted value as the number 1.0, but it must be a string: quote it",
     ),
     Case(
         "component-both-document-and-document-file",
@@ -392,19 +393,19 @@ CASES: list[Case] = [
     Case(
         "component-ref-where-not-allowed",
         {**VALID_ESTATE, "components.yaml": edit(COMPONENT_FILE, "platform: Linux", "platform: {ref: linux}")},
-        "components.yaml", 6, 3, "spec.platform: {'ref': 'linux'} is not of type 'string'",
+        "components.yaml", 6, 3, "spec.platform: {'ref': 'linux'} is not a string",
         count=2,
         also=("spec.platform: {'ref': 'linux'} is not one of",),
     ),
     Case(
         "recipe-invalid-semver",
         {**VALID_ESTATE, "recipes.yaml": edit(RECIPE, "version: 1.0.0", "version: 1.0.0-beta")},
-        "recipes.yaml", 6, 3, "spec.version: '1.0.0-beta' does not match",
+        "recipes.yaml", 6, 3, "spec.version: '1.0.0-beta' is not a recipe version",
     ),
     Case(
         "recipe-components-wrong-type",
         {**VALID_ESTATE, "recipes.yaml": edit(RECIPE, "  components:\n    - ref: comp\n", "  components: comp\n")},
-        "recipes.yaml", 8, 3, "spec.components: 'comp' is not of type 'array'",
+        "recipes.yaml", 8, 3, "spec.components: 'comp' is not a list",
     ),
     Case(
         "recipe-component-item-with-ref-and-arn",
@@ -427,7 +428,7 @@ CASES: list[Case] = [
     Case(
         "infra-wrong-type",
         {"infra.yaml": INFRA + "  terminateInstanceOnFailure: 'yes'\n"},
-        "infra.yaml", 8, 3, "spec.terminateInstanceOnFailure: 'yes' is not of type 'boolean'",
+        "infra.yaml", 8, 3, "spec.terminateInstanceOnFailure: 'yes' is not a boolean (true or false)",
     ),
     Case(
         "infra-ref-where-not-allowed",
@@ -743,7 +744,7 @@ CASES: list[Case] = [
     Case(
         "imagesync-yaml-bad-region",
         {"infra.yaml": INFRA},
-        "imagesync.yaml", 9, 5, "targets[1].region: 'Europe' does not match",
+        "imagesync.yaml", 9, 5, "targets[1].region: 'Europe' is not an AWS Region code, e.g. 'us-east-1'",
         project=edit(PROJECT, "region: eu-west-1", "region: Europe"),
     ),
     Case(
@@ -767,7 +768,9 @@ CASES: list[Case] = [
     Case(
         "imagesync-yaml-bad-account",
         {"infra.yaml": INFRA},
-        "imagesync.yaml", 10, 5, "targets[1].account: 222222222222 is not of type 'string'",
+        "imagesync.yaml", 10, 5,
+        "targets[1].account: YAML read the unquoted value as the number 222222222222, but it must be a string: "
+        "quote it",
         project=edit(PROJECT, 'account: "222222222222"', "account: 222222222222"),
     ),
     Case(

@@ -54,7 +54,7 @@ STEP_KEYS = ("name", "action", "inputs", "onFailure", "timeoutSeconds", "maxAtte
 LOOP_KEYS = ("name", "for", "forEach")
 FOR_KEYS = ("start", "end", "updateBy")
 FOR_EACH_MAP_KEYS = ("list", "delimiter")
-PARAMETER_KEYS = ("type", "default", "description")
+PARAMETER_KEYS = ("type", "default", "description", "allowedValues")
 CONSTANT_KEYS = ("type", "value", "description")
 ON_FAILURE = ("Abort", "Continue", "Ignore")
 STANDARD_PHASES = ("build", "validate", "test")
@@ -385,7 +385,8 @@ class _Checker:
             self.add((), f"the {kind} document is missing 'schemaVersion' (expected 1.0)")
             return
         version = value["schemaVersion"]
-        ok = (isinstance(version, float) and version == 1.0) or version == "1.0"
+        # `1.0` unquoted is a float; Terraform's yamlencode and other generators write the number 1.
+        ok = (isinstance(version, (int, float)) and not isinstance(version, bool) and version == 1) or version == "1.0"
         if not ok:
             self.add(("schemaVersion",), f"schemaVersion must be 1.0, not {_describe(version)}")
 
@@ -485,6 +486,14 @@ class _ComponentChecker(_Checker):
             )
         if kind == "constant" and "value" not in body:
             self.add(path, f"constant '{name}' is missing 'value'")
+        if kind == "parameter" and "allowedValues" in body:
+            allowed = body["allowedValues"]
+            if not isinstance(allowed, list) or not allowed or not all(isinstance(v, str) for v in allowed):
+                self.add(
+                    (*path, "allowedValues"),
+                    f"the 'allowedValues' of parameter '{name}' must be a list of strings such as "
+                    f"'allowedValues: [a, b]', not {_describe(allowed)}",
+                )
         self.optional_string(body, path, "description", f"{kind} '{name}'")
 
     # phases and steps

@@ -19,16 +19,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
 import yaml
 
 from imagesync.errors import Location
-from imagesync.kinds import REGISTRY, RefField, freeze
+from imagesync.kinds import REGISTRY, RefField, arn_name, freeze
 from imagesync.manifest import awstoe, rules
-from imagesync.manifest.problems import Problems
+from imagesync.manifest.explain import explain
+from imagesync.manifest.problems import Problems, did_you_mean
 from imagesync.manifest.schemas import KIND_FILES, validator
-from imagesync.manifest.yamlloc import Located, load_file, load_text
+from imagesync.manifest.yamlloc import Located, NotRegularFile, check_regular, load_file, load_text, read_regular
 from imagesync.model import Address, DesiredState, Project, Reference, Resource, Target
+from imagesync.render.mask import is_under, parse_path
 
 API_VERSION = "imagesync/v1"
 PROJECT_FILE = "imagesync.yaml"
@@ -65,6 +66,11 @@ class _Loader:
         # (target, kind, name) of manifests that failed their schema: references to them are not
         # reported again as "not defined".
         self.invalid: set[tuple[str, str, str]] = set()
+        # Text of manifest files that did not parse completely, and names of manifests refused
+        # before their kind was known: a reference that may point into them is not reported.
+        self.unparsed: list[str] = []
+        self.unnamed: set[str] = set()
+        self.irregular: list[tuple[Path, str]] = []
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -92,11 +98,21 @@ class _Loader:
                         real = _resolved(path.parent / name)
                         if real is not None:
                             documents_named.add(real)
+        for path, what in self.irregular:
+            if _resolved(path) not in documents_named:
+                self.problems.add(
+                    Location(self._display(path)), f"is not a regular file ({what}); manifests must be regular files"
+                )
+        for path, (_docs, found) in parsed.items():
+            if found and _resolved(path) not in documents_named:
+                self._remember_unparsed(path)
         for path in candidates:
             docs, _ = parsed[path]
             holds_manifests = any(isinstance(d.value, dict) and "apiVersion" in d.value for d in docs)
             if _resolved(path) in documents_named and not holds_manifests:
                 continue  # a component/workflow document: read when its manifest is
+            if not holds_manifests and not parsed[path][1] and self._maybe_unparsed(path.name):
+                continue  # likely the document of a manifest that could not be read
             self._hash_file(path)
             docs, found = parsed[path]
             self.problems.items.extend(found.items)
@@ -107,6 +123,7 @@ class _Loader:
         if project is None:
             return None
         resources = self._resources(project, manifests)
+        self._arn_names(resources)
         self._references(project, resources)
         self._cycles(project, resources)
         rules.check(resources, [m.doc for m in manifests], self.problems)
@@ -148,6 +165,15 @@ class _Loader:
                 if not self._inside(path):
                     self.problems.add(Location(self._display(path)), "is a link that points outside the manifest root")
                     continue
+                try:
+                    check_regular(path)
+                except NotRegularFile as exc:
+                    # Never opened: a FIFO would block the read forever. Reported by run(), unless
+                    # a manifest names it as a document, whose field is then the place to report.
+                    self.irregular.append((path, exc.what))
+                    continue
+                except OSError:
+                    pass  # load_file reports unreadable files
                 count += 1
                 if count > MAX_FILES:
                     self.problems.add(Location(str(self.root)), f"holds more than {MAX_FILES} YAML files")
@@ -197,6 +223,8 @@ class _Loader:
         if not self._schema(doc, "imagesync", ""):
             return None
         value = doc.value
+        if not self._lock_path(doc):
+            return None
         targets: list[Target] = []
         seen: set[str] = set()
         for i, t in enumerate(value["targets"]):
@@ -242,9 +270,13 @@ class _Loader:
             return None
         kind = value.get("kind")
         if not isinstance(kind, str) or kind not in REGISTRY:
+            metadata = value.get("metadata")
+            if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+                self.unnamed.add(metadata["name"])
+            hint = did_you_mean(kind, REGISTRY.names())
             self.problems.add(
                 doc.at(("kind",)),
-                f"unknown kind {kind!r}; expected one of: {', '.join(REGISTRY.names())}",
+                f"unknown kind {kind!r}{hint}" + ("" if hint else f"; expected one of: {', '.join(REGISTRY.names())}"),
             )
             return None
         metadata = value.get("metadata")
@@ -267,9 +299,11 @@ class _Loader:
                             f"metadata.targets[{i}]: {t!r} is not of type 'string'; list target names",
                         )
                     elif t not in known_targets:
+                        hint = did_you_mean(t, known_targets)
                         self.problems.add(
                             m.doc.at(("metadata", "targets", i)),
-                            f"unknown target {t!r}; {PROJECT_FILE} defines: {', '.join(sorted(known_targets))}",
+                            f"unknown target {t!r}{hint}"
+                            + ("" if hint else f"; {PROJECT_FILE} defines: {', '.join(sorted(known_targets))}"),
                         )
                 targets = [t for t in project.targets if t.name in [w for w in wanted if isinstance(w, str)]]
             else:
@@ -296,6 +330,7 @@ class _Loader:
             self.invalid.add((target.name, m.kind, m.name))
             return None
         spec = value["spec"]
+        self._sensitive_paths(doc)
         document = self._document(project, target, m, doc)
         return Resource(
             target=target.name,
@@ -336,9 +371,16 @@ class _Loader:
 
     def _schema(self, doc: Located, schema: str, kind: str) -> bool:
         errors = sorted(validator(schema).iter_errors(doc.value), key=lambda e: list(map(str, e.absolute_path)))
-        for error in errors:
-            path, message = _explain(error)
-            self.problems.add(doc.at(path), message)
+        if errors:
+            secret = _sensitive(doc.value)
+
+            def sensitive(where: str) -> bool:
+                # Under a sensitive path, or holding one (a map or list that contains the value).
+                return any(is_under(where, s) or is_under(s, where) for s in secret)
+
+            for error in errors:
+                path, message = explain(error, sensitive)
+                self.problems.add(doc.at(path), message)
         return not errors
 
     # --- documents ----------------------------------------------------------------------------
@@ -358,11 +400,12 @@ class _Loader:
                 text, display = self._read_relative(project, target, m, doc, ("spec", "documentFile"))
                 if text is None:
                     return None
+                before = len(self.problems.items)
                 parsed = load_text(text, display, self.problems)
                 if len(parsed) != 1:
                     if parsed:
                         self.problems.add(parsed[1].at(), "a document file must hold exactly one YAML document")
-                    elif "${" not in text or text.strip():
+                    elif len(self.problems.items) == before:  # not after a YAML error: that is the cause
                         self.problems.add(Location(display, 1, 1), "the document file is empty")
                     return None
                 check(parsed[0], self.problems)
@@ -397,7 +440,12 @@ class _Loader:
             return None, display
         display = self._display(candidate.resolve()) if candidate.exists() else os.path.normpath(display)
         try:
-            raw = candidate.read_bytes()
+            raw = read_regular(candidate, 4 * 1024 * 1024 + 1)
+        except NotRegularFile as exc:
+            self.problems.add(
+                location, f"{path[-1]} '{relative}' is not a regular file ({exc.what}); documents must be regular files"
+            )
+            return None, display
         except FileNotFoundError:
             self.problems.add(location, f"{path[-1]} '{relative}' does not exist (looked for {display})")
             return None, display
@@ -421,6 +469,92 @@ class _Loader:
 
         return self._expand(project, target, text, where), display
 
+    # --- checks of identity, lock path and sensitive paths --------------------------------------
+
+    def _lock_path(self, doc: Located) -> bool:
+        """`lock.path`, when given, must stay inside the manifest root (absolute and `..` do not)."""
+        lock = doc.value.get("lock")
+        relative = lock.get("path") if isinstance(lock, dict) else None
+        if not isinstance(relative, str):
+            return True
+        inside = not os.path.isabs(relative) and ".." not in Path(os.path.normpath(relative)).parts
+        if inside:
+            real = _resolved(self.root / relative)
+            inside = real is not None and (real == self.real_root or self.real_root in real.parents)
+        if not inside:
+            self.problems.add(
+                doc.at(("lock", "path")),
+                f"lock.path '{relative}' is outside the manifest root; give a directory inside it, "
+                "or leave lock.path out to keep locks in the per-user state directory",
+            )
+        return inside
+
+    def _arn_names(self, resources: dict[tuple[str, str, str], Resource]) -> None:
+        """Image Builder folds case, `_` and spaces in ARNs: two such names are one resource."""
+        first: dict[tuple[str, str, str], Resource] = {}
+        reported: set[tuple[str, str]] = set()
+        for (target, kind, name), resource in sorted(resources.items(), key=lambda kv: kv[1].location):
+            key = (target, kind, arn_name(name))
+            other = first.setdefault(key, resource)
+            if other is resource or (str(other.location), str(resource.location)) in reported:
+                continue
+            reported.add((str(other.location), str(resource.location)))
+            self.problems.add(
+                resource.location,
+                f"{kind} '{name}' and '{other.name}' ({other.location}) have the same ARN name '{key[2]}'; "
+                "Image Builder would treat them as one resource",
+            )
+
+    def _sensitive_paths(self, doc: Located) -> None:
+        """Every `spec.sensitive` entry must name a field that this spec has."""
+        spec = doc.value["spec"]
+        for i, entry in enumerate(spec.get("sensitive") or ()):
+            where = doc.at(("spec", "sensitive", i))
+            try:
+                segments = parse_path(entry)
+            except ValueError:
+                segments = ()
+            if not segments or any(isinstance(s, str) and not s.strip() for s in segments):
+                self.problems.add(
+                    where,
+                    f"spec.sensitive[{i}]: '{entry}' is not a field path; write it relative to spec, "
+                    "e.g. 'userDataOverride' or 'components[0].parameters[1].value'",
+                )
+                continue
+            node: Any = {**spec, **_file_contents(spec)}
+            for depth, segment in enumerate(segments):
+                if isinstance(node, dict) and isinstance(segment, str) and segment in node:
+                    node = node[segment]
+                    continue
+                if isinstance(node, list) and isinstance(segment, int) and segment < len(node):
+                    node = node[segment]
+                    continue
+                message = f"spec.sensitive[{i}]: '{entry}' is not a field of this spec"
+                parent = dotted(("spec", *segments[:depth]))
+                if isinstance(node, list):
+                    message += f": {parent} has {len(node)} item{'' if len(node) == 1 else 's'}"
+                elif isinstance(node, dict) and depth == 0 and segment == "spec" and len(segments) > 1:
+                    message += f"; did you mean '{entry[len('spec.'):]}'? (paths are relative to spec)"
+                elif isinstance(node, dict):
+                    message += did_you_mean(segment, [k for k in node if k != "sensitive"])
+                else:
+                    message += f": {parent} holds a single value"
+                self.problems.add(where, message)
+                break
+
+    def _remember_unparsed(self, path: Path) -> None:
+        try:
+            self.unparsed.append(read_regular(path, 4 * 1024 * 1024).decode("utf-8", "replace"))
+        except OSError:
+            pass
+
+    def _maybe_unparsed(self, name: str) -> bool:
+        """True when `name` may be defined in a manifest that could not be read: not a new problem."""
+        if name in self.unnamed:
+            return True
+        word = re.compile(r"(?<![A-Za-z0-9_.-])" + re.escape(name) + r"(?![A-Za-z0-9_-])")
+        return any(word.search(text) for text in self.unparsed)
+
     # --- references and cycles -----------------------------------------------------------------
 
     def _collect_refs(self, doc: Located, kind: str) -> Iterator[Reference]:
@@ -438,7 +572,7 @@ class _Loader:
         for resource in resources.values():
             for ref in resource.references:
                 key = (resource.target, ref.target.kind, ref.target.name)
-                if key in resources or key in self.invalid:
+                if key in resources or key in self.invalid or self._maybe_unparsed(ref.target.name):
                     continue
                 field = dotted(ref.path)
                 same_name = [r for (t, _k, n), r in resources.items() if t == resource.target and n == ref.target.name]
@@ -455,7 +589,11 @@ class _Loader:
                         f"target {resource.target} (it is defined at {elsewhere[0].location} for other targets)"
                     )
                 else:
-                    message = f"{resource.address} spec.{field} references {ref.target}, which is not defined"
+                    names = {n for (t, k, n) in resources if t == resource.target and k == ref.target.kind}
+                    message = (
+                        f"{resource.address} spec.{field} references {ref.target}, which is not defined"
+                        + did_you_mean(ref.target.name, names)
+                    )
                 self.problems.add(ref.location, message)
 
     def _cycles(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
@@ -479,6 +617,28 @@ class _Loader:
                         continue
                     reported.add(key)
                     self.problems.add(mine[cycle[0]].location, "dependency cycle: " + " -> ".join(map(str, cycle)))
+
+
+def _sensitive(value: Any) -> list[str]:
+    """Dotted paths, from the document root, whose values a message must not quote."""
+    spec = value.get("spec") if isinstance(value, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    paths = [f"spec.{s}" for s in spec.get("sensitive") or () if isinstance(s, str) and s]
+    components = spec.get("components")
+    for i, item in enumerate(components if isinstance(components, list) else ()):
+        parameters = item.get("parameters") if isinstance(item, dict) else None
+        for j, parameter in enumerate(parameters if isinstance(parameters, list) else ()):
+            if isinstance(parameter, dict) and parameter.get("sensitive") is True:
+                paths.append(f"spec.components[{i}].parameters[{j}].value")
+    return paths
+
+
+def _file_contents(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a file stands in for: `documentFile` supplies `document`, `dockerfileTemplateFile`
+    supplies `dockerfileTemplateData`, so `sensitive: [document]` names the document either way."""
+    supplied = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
+    return {field: spec[key] for key, field in supplied.items() if key in spec}
 
 
 def _resolved(path: Path) -> Path | None:
@@ -557,33 +717,3 @@ def _lookup(project: Project, target: Target, namespace: str, key: str) -> str |
     if key not in os.environ:
         return _Missing(f"${{env.{key}}} is allowed but the environment variable {key} is not set")
     return os.environ[key]
-
-
-def _explain(error: jsonschema.ValidationError) -> tuple[tuple[Any, ...], str]:
-    """A path and a readable message for one schema error, looking inside oneOf/anyOf."""
-    path = tuple(error.absolute_path)
-    where = dotted(path) or "the document"
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        if extra:
-            allowed = ", ".join(sorted(error.schema.get("properties", {})))
-            return (*path, extra[0]), f"{dotted((*path, extra[0]))}: unknown field '{extra[0]}'; allowed: {allowed}"
-    if error.validator in ("oneOf", "anyOf"):
-        alternatives = error.validator_value
-        required_sets = [alt.get("required") for alt in alternatives if isinstance(alt, dict)]
-        if all(isinstance(r, list) and len(r) == 1 for r in required_sets) and len(required_sets) == len(alternatives):
-            names = ", ".join(r[0] for r in required_sets)
-            return path, f"{where}: specify exactly one of {names}"
-        if error.context:
-            best = jsonschema.exceptions.best_match(error.context)
-            if best is not None:
-                inner_path, message = _explain(best)
-                if inner_path and len(inner_path) >= len(path):
-                    return inner_path, message
-                return path, f"{where}: {message.split(': ', 1)[-1]}"
-    if error.validator in ("maxLength", "minLength") and isinstance(error.instance, str):
-        limit = "at most" if error.validator == "maxLength" else "at least"
-        return path, f"{where}: is {len(error.instance)} characters long; it must be {limit} {error.validator_value}"
-    if error.validator == "required":
-        return path, f"{where}: {error.message}"
-    return path, f"{where}: {error.message}"

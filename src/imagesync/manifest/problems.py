@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from imagesync.errors import Location, UserError
@@ -49,3 +51,14 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise ManifestError(self.items)
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """`; did you mean 'X'?` when `value` is a near miss of one of `choices` (any case), else ''."""
+    if not isinstance(value, str) or not value:
+        return ""
+    folded = {c.lower(): c for c in sorted(choices)}
+    if value.lower() in folded and folded[value.lower()] != value:
+        return f"; did you mean '{folded[value.lower()]}'?"
+    close = difflib.get_close_matches(value.lower(), [c for c in folded if c != value.lower()], n=1, cutoff=0.7)
+    return f"; did you mean '{folded[close[0]]}'?" if close else ""

@@ -10,6 +10,8 @@ alias bomb or a huge file fails with a clear message instead of exhausting memor
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,14 +114,6 @@ class _Builder:
         result: dict[str, Any] = {}
         seen: dict[str, Node] = {}
         pairs = list(node.value)
-        merged: list[tuple[Node, Node]] = []
-        for key_node, value_node in pairs:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-                for source in sources:
-                    if not isinstance(source, MappingNode):
-                        raise _Limits(value_node, "a merge key ('<<') needs a mapping or a list of mappings")
-                    merged.extend(source.value)
         for key_node, value_node in pairs:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
@@ -136,12 +130,40 @@ class _Builder:
             seen[key] = key_node
             marks[(*path, key)] = self._mark(key_node)
             result[key] = self._value(value_node, (*path, key), marks, depth + 1)
-        for key_node, value_node in merged:
-            key = str(self._scalar(key_node)) if isinstance(key_node, ScalarNode) else None
-            if key is not None and key not in result:
+        for key, (key_node, value_node) in self._merged(node, 0).items():
+            if key not in result:
                 marks.setdefault((*path, key), self._mark(key_node))
                 result[key] = self._value(value_node, (*path, key), marks, depth + 1)
         return result
+
+    def _merged(self, node: MappingNode, depth: int) -> dict[str, tuple[Node, Node]]:
+        """The pairs that `<<` merge keys bring into `node`, by key, following merges inside merges.
+
+        As in YAML's merge-key rules: a mapping's own keys win over merged ones, and an earlier
+        mapping in a `<<: [*a, *b]` list wins over a later one. Each level keeps one pair per key,
+        so a chain of merges costs no more than the keys it holds.
+        """
+        if depth > MAX_DEPTH:
+            raise _Limits(node, f"merge keys ('<<') nest deeper than {MAX_DEPTH} levels")
+        out: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                continue
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, MappingNode):
+                    raise _Limits(value_node, "a merge key ('<<') needs a mapping or a list of mappings")
+                own: dict[str, tuple[Node, Node]] = {}
+                for k, v in source.value:
+                    if k.tag == "tag:yaml.org,2002:merge" or not isinstance(k, ScalarNode):
+                        continue
+                    own.setdefault(str(self._scalar(k)), (k, v))
+                for key, pair in {**self._merged(source, depth + 1), **own}.items():
+                    out.setdefault(key, pair)
+                self.count += len(own)
+                if self.count > MAX_NODES:
+                    raise _Limits(node, f"the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)")
+        return out
 
 
 def load_text(text: str, file: str, problems: Problems) -> list[Located]:
@@ -156,8 +178,8 @@ def load_text(text: str, file: str, problems: Problems) -> list[Located]:
     loader = yaml.SafeLoader if _looks_deep(text) else _LOADER
     try:
         for node in yaml.compose_all(text, Loader=loader):
-            if node is None:
-                continue
+            if node is None or _empty(node):
+                continue  # an empty document: a trailing `---`, or `---` twice in a row
             try:
                 docs.append(builder.build(node))
             except _Limits as exc:
@@ -178,6 +200,16 @@ def load_text(text: str, file: str, problems: Problems) -> list[Located]:
     return docs
 
 
+def _empty(node: Node) -> bool:
+    """True for the node of a document with no content (not for an explicit `null` or `~`)."""
+    return (
+        isinstance(node, ScalarNode)
+        and node.tag == "tag:yaml.org,2002:null"
+        and node.value == ""
+        and node.start_mark.index == node.end_mark.index
+    )
+
+
 def _looks_deep(text: str) -> bool:
     """A cheap over-estimate of nesting: open flow brackets, or very deep indentation."""
     depth = deepest = 0
@@ -195,8 +227,10 @@ def _looks_deep(text: str) -> bool:
 def load_file(path: str, display: str, problems: Problems) -> list[Located]:
     """Read and parse one file; `display` is the name used in problems (relative to the root)."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = read_regular(path, MAX_FILE_BYTES + 1)
+    except NotRegularFile as exc:
+        problems.add(Location(display), f"is not a regular file ({exc.what}); manifests must be regular files")
+        return []
     except OSError as exc:
         problems.add(Location(display), f"cannot read the file: {exc.strerror or exc}")
         return []
@@ -209,3 +243,47 @@ def load_file(path: str, display: str, problems: Problems) -> list[Located]:
         problems.add(Location(display, 1, 1), f"the file is not UTF-8 text (byte {exc.start})")
         return []
     return load_text(text, display, problems)
+
+
+class NotRegularFile(OSError):
+    """A path that names a FIFO, a device, a socket or a directory: never read, it could block."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def _kind_of(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def check_regular(path: str | os.PathLike[str]) -> None:
+    """Raise NotRegularFile unless `path` (links followed) is a regular file; OSError if it is absent."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(_kind_of(mode))
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Up to `limit` bytes of a regular file; NotRegularFile for anything else, without blocking.
+
+    Opened non-blocking and checked with fstat, so a FIFO swapped in after a stat still cannot hang.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(_kind_of(mode))
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit)
+    finally:
+        os.close(fd)
