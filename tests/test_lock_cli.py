@@ -315,7 +315,9 @@ def test_file_lock_in_ci_against_aws_warns(
     root = clone(tmp_path / "m")
     # --endpoint-url is how imagesync talks to "real AWS" here: the full credential path, not sandbox mode.
     where = ["--sandbox", server.url] if sandboxed else ["--endpoint-url", server.url, "--region", "us-east-1"]
-    env = {**os.environ, "CI": ci, "AWS_ACCESS_KEY_ID": "111111111111"}
+    # STS is the sandbox's too (it answers GetCallerIdentity for the access key's account): nothing
+    # reaches real AWS.
+    env = {**os.environ, "CI": ci, "AWS_ACCESS_KEY_ID": "111111111111", "AWS_ENDPOINT_URL_STS": server.url}
     done = subprocess.run(
         [sys.executable, "-m", "imagesync", "apply", str(root), *where, "--auto-approve", "--target", "prod-use1",
          "--log-format", "json"],
@@ -323,6 +325,7 @@ def test_file_lock_in_ci_against_aws_warns(
     )
     events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     hits = [e for e in events if e.get("event") == "file lock in CI"]
+    assert done.returncode == 0 and "Apply complete: 17 created." in done.stdout, (done.stdout, done.stderr)
     assert bool(hits) == warned, done.stderr
     if warned:
         assert hits[0]["level"] == "warning" and "dynamodb" in hits[0]["hint"] and "s3" in hits[0]["hint"]
