@@ -488,8 +488,8 @@ def project_schema() -> dict[str, Any]:
                     "path": {
                         "type": "string",
                         "minLength": 1,
-                        "description": "Directory for lock files, relative to the manifests (file backend; "
-                        "default $XDG_STATE_HOME/imagesync/locks).",
+                        "description": "Directory for lock files, relative to the manifests and inside their "
+                        "root (file backend; default $XDG_STATE_HOME/imagesync/locks).",
                     },
                     "region": {
                         "type": "string",

@@ -223,8 +223,7 @@ class _Loader:
         if not self._schema(doc, "imagesync", ""):
             return None
         value = doc.value
-        if not self._lock_path(doc):
-            return None
+        self._lock_path(doc)  # reported, but the manifests are still checked
         targets: list[Target] = []
         seen: set[str] = set()
         for i, t in enumerate(value["targets"]):
