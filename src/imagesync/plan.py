@@ -312,7 +312,10 @@ class _TargetPlanner:
         if level == "auto":
             level = versioning.auto_level(newest.document, res.document) if kind.built and newest else "patch"
         spec_version = str(res.spec["version"])
-        next_version = versioning.next_version(spec_version, latest, level)
+        try:
+            next_version = versioning.next_version(spec_version, latest, level, tuple(v.version for v in versions))
+        except ValueError as exc:
+            raise UserError(f"{self.target.name}:{res.address} ({res.location}): {exc}") from exc
         items: list[DiffItem] = []
         if kind.built and newest is not None:
             items = document_diff(newest.document, res.document)
@@ -357,7 +360,11 @@ class _TargetPlanner:
         self, res: Resource, newest: LiveVersion, spec_version: str, next_version: str, items: list[DiffItem]
     ) -> str:
         """Why a managed resource gets a new version, without claiming more than is known."""
-        raised = next_version == spec_version and versioning.parse(spec_version) > versioning.parse(newest.version)
+        raised = (
+            next_version == spec_version
+            and not spec_version.endswith(".x")
+            and versioning.parse(spec_version) > versioning.parse(newest.version)
+        )
         if raised and res.kind_info.built and not items:
             return f"version raised to {spec_version} in the manifest"
         if raised:

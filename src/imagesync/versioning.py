@@ -45,8 +45,19 @@ def bump(version: Version, level: str) -> Version:
     raise ValueError(f"unknown bump level {level!r}; expected patch, minor or major")
 
 
-def next_version(spec: str, latest: str | None, level: str) -> str:
-    """The version to publish: the spec's base version, or the bumped latest live one if higher."""
+def next_version(spec: str, latest: str | None, level: str, existing: tuple[str, ...] = ()) -> str:
+    """The version to publish: the spec's base version, or the bumped latest live one if higher.
+
+    A recipe's `M.m.x` asks for the next patch in the `M.m` series, as the service assigns it:
+    one above the newest of `existing` in that series, or `M.m.0` for the first.
+    """
+    if spec.endswith(".x") and spec.count(".") == 2:
+        series = parse(spec[:-1] + "0")[:2]
+        patches = [parse(v)[2] for v in existing if parse(v)[:2] == series]
+        patch = max(patches) + 1 if patches else 0
+        if patch > MAX_NODE:
+            raise ValueError(f"no patch above {fmt((*series, patch - 1))} fits Image Builder's limit of {MAX_NODE}")
+        return fmt((*series, patch))
     wanted = parse(spec)
     if latest is None:
         return fmt(wanted)

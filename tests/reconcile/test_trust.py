@@ -255,3 +255,14 @@ def test_account_of_each_target_is_shown(applied: Estate) -> None:
     result = applied.cli("plan", str(applied.root), "--sandbox", applied.sb.endpoint_url)
     for target, account in ACCOUNTS.items():
         assert f"Target {target} " in result.stdout and f"account {account}" in result.stdout
+
+
+def test_a_recipe_version_with_a_wildcard_patch_publishes_the_next_patch(applied: Estate) -> None:
+    url = applied.sb.endpoint_url
+    applied.edit("recipes.yaml", "ImageRecipe", "hardened-al2023", lambda d: d["spec"].update(version="1.0.x"))
+    result = applied.cli("plan", str(applied.root), "--sandbox", url)
+    assert result.returncode == 0, result.stderr
+    assert "^ publish ImageRecipe/hardened-al2023 1.0.0 -> 1.0.1" in result.stdout
+    assert applied.cli("apply", str(applied.root), "--sandbox", url, "--auto-approve").returncode == 0
+    again = applied.cli("plan", str(applied.root), "--sandbox", url, "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout

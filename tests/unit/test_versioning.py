@@ -125,3 +125,19 @@ def test_auto_level(new: str, level: str) -> None:
 
 def test_auto_level_without_a_previous_document_is_patch() -> None:
     assert versioning.auto_level(None, DOC) == "patch"
+
+
+@pytest.mark.parametrize(
+    ("spec", "existing", "expected"),
+    [
+        ("1.0.x", (), "1.0.0"),
+        ("1.0.x", ("1.0.0", "1.0.4"), "1.0.5"),
+        ("1.0.x", ("1.0.0", "1.1.0", "2.0.0"), "1.0.1"),  # the series, not the newest version
+        ("2.3.x", ("1.0.0",), "2.3.0"),
+    ],
+)
+def test_a_wildcard_patch_asks_for_the_next_patch_in_its_series(
+    spec: str, existing: tuple[str, ...], expected: str
+) -> None:
+    latest = max(existing, key=versioning.parse) if existing else None
+    assert versioning.next_version(spec, latest, "minor", existing) == expected
