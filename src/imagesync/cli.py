@@ -7,13 +7,14 @@ their exit code; anything else is a bug, shown without a traceback unless `-v`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from imagesync import __version__
@@ -129,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[connect, pruning],
         help="make Image Builder match the manifests (or execute a saved plan)",
         description="Plan and apply the manifests in DIR, or apply a plan saved with 'plan --out' after "
-        "checking that neither the manifests nor live state changed since.",
+        "checking that neither the manifests nor live state changed since. On SIGINT or SIGTERM, apply "
+        "finishes the API calls in flight, starts no new change, lists what it did and what it did not start, "
+        "releases its locks and exits 130 (SIGINT) or 143 (SIGTERM), 128 plus the signal number as shells "
+        "report it; a second signal exits at once. Run apply again to finish.",
     )
     apply.add_argument(
         "source", nargs="?", default=".", metavar="DIR|PLANFILE", help="manifest directory or saved plan (default: .)"
@@ -273,6 +277,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from imagesync.aws import Connector
     from imagesync.render import text as render_text
 
+    signals: _Signals = getattr(args, "signals", None) or _Signals()
     options, source = _connect_options(args, args.source)
     saved_plan = os.path.isfile(source)
     if saved_plan and (args.target or args.prune or args.allow_empty):
@@ -283,26 +288,32 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     if not approved and not interactive:
         raise _Usage("refusing to apply without --auto-approve: there is no terminal to confirm on")
     started = time.monotonic()
+    printing = threading.Lock()
 
     def confirm(plan: Any) -> bool:
         if approved:
             if args.format == "text":
                 sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
+            signals.begin_writes()
             return True
         sys.stdout.write(render_text.render_plan(plan, color=True))
         answer = input("\nApply these changes? Only 'yes' will be accepted: ")
-        return answer.strip() == "yes"
+        if answer.strip() != "yes":
+            return False
+        signals.begin_writes()
+        return True
 
     def progress(outcome: Any) -> None:
-        if args.format != "text":
+        if args.format != "text" or outcome.status == "not-started":  # listed together at the end
             return
         mark = {"failed": "x", "skipped": "-"}.get(outcome.status, "+")
         detail = f" {outcome.detail}" if outcome.detail else ""
-        print(
+        line = (
             f"  [{mark}] {outcome.target}: {outcome.address} {outcome.status}{detail} "
-            f"({outcome.elapsed:.1f}s, {time.monotonic() - started:.1f}s total)",
-            flush=True,
+            f"({outcome.elapsed:.1f}s, {time.monotonic() - started:.1f}s total)"
         )
+        with printing:  # changes finish on several threads: one whole line at a time
+            print(line, flush=True)
 
     with Connector(options) as connector:
         plan, outcomes = api.apply(
@@ -313,10 +324,21 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             lock_timeout=args.lock_timeout,
             parallelism=args.parallelism,
             on_progress=progress,
+            cancel=signals.cancel,
         )
     failed = [o for o in outcomes if o.status == "failed"]
+    left = [o for o in outcomes if o.status == "not-started"]
+    interrupted = signals.received if signals.cancel.is_set() else None
     if args.format == "json":
-        print(json.dumps({"outcomes": [o.to_json() for o in outcomes], "failed": len(failed)}, indent=2))
+        report = {
+            "outcomes": [o.to_json() for o in outcomes],
+            "failed": len(failed),
+            "not_started": len(left),
+            "interrupted": signal.Signals(interrupted).name if interrupted else None,
+        }
+        print(json.dumps(report, indent=2))
+    elif interrupted:
+        _print_interrupted(interrupted, outcomes, left)
     elif not plan.has_changes:
         print("No changes. Image Builder matches the manifests.")
     elif not outcomes:
@@ -329,7 +351,28 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         print(f"\nApply {'failed' if failed else 'complete'}: {summary}.")
         for o in failed:
             print(f"error: {o.target}: {o.address}: {o.detail}", file=sys.stderr)
+    if interrupted:
+        return 128 + interrupted
     return 1 if failed else 0
+
+
+def _print_interrupted(signum: int, outcomes: Sequence[Any], left: Sequence[Any]) -> None:
+    """What an interrupted apply did (its progress lines said so) and what it left, then one summary line."""
+    if left:
+        print()
+    for o in left:
+        print(f"  [ ] {o.target}: {o.address} not started")
+    done = sum(1 for o in outcomes if o.ok)
+    parts = [f"{done} change{'' if done == 1 else 's'} done"]
+    for status in ("failed", "skipped"):
+        n = sum(1 for o in outcomes if o.status == status)
+        if n:
+            parts.append(f"{n} {status}")
+    parts.append(f"{len(left)} not started")
+    print(f"\nInterrupted by {signal.Signals(signum).name}: {', '.join(parts)}; run apply again to finish.", flush=True)
+    for o in outcomes:
+        if o.status == "failed":
+            print(f"error: {o.target}: {o.address}: {o.detail}", file=sys.stderr)
 
 
 def _cmd_unlock(args: argparse.Namespace) -> int:
@@ -423,14 +466,80 @@ class _Usage(ImagesyncError):
     exit_code = 1
 
 
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM before any write began: stop at once. A BaseException, so that no
+    `except Exception` on the way up mistakes it for an API failure."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT/SIGTERM for `plan` and `apply`; exit codes are 128 + the signal number, as shells report.
+
+    Until apply begins its changes (`begin_writes`), nothing has been written, so the first signal
+    stops at once by raising `_Interrupted`, and `with` blocks unwind (locks released). From then on
+    it only sets `cancel`: the executor finishes the calls in flight and starts nothing new, and
+    apply reports what was left. A second signal exits at once; the kernel drops flock locks then.
+    """
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.received: int | None = None
+        self._writing = False
+
+    def begin_writes(self) -> None:
+        self._writing = True
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.received is not None:
+            self._exit_now(signum)
+        self.received = signum
+        if not self._writing:
+            raise _Interrupted(signum)
+        self.cancel.set()
+        # os.write, not print: the interrupted frame may be inside a print of its own.
+        name = signal.Signals(signum).name
+        note = f"{name} received: finishing the calls in flight, starting nothing new ({name} again exits at once)"
+        os.write(2, f"{note}\n".encode())
+
+    def _exit_now(self, signum: int) -> NoReturn:
+        hint = " changes in flight may not have finished; run apply again to finish." if self._writing else ""
+        with contextlib.suppress(Exception):  # stdout may be mid-write in the interrupted frame
+            sys.stdout.flush()
+        os.write(2, f"Interrupted again by {signal.Signals(signum).name}: exiting now.{hint}\n".encode())
+        os._exit(128 + signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle both signals for the duration; a no-op off the main thread (only it may set handlers)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, self.handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from imagesync.logs import configure
 
     configure(getattr(args, "log_format", "console"), bool(args.verbose))
+    signals = args.signals = _Signals()
     try:
+        if args.command in ("plan", "apply"):
+            with signals.installed():
+                return int(args.handler(args))
         return int(args.handler(args))
+    except _Interrupted as stop:
+        print(f"Interrupted by {signal.Signals(stop.signum).name}: nothing was changed.", file=sys.stderr)
+        return 128 + stop.signum
     except ImagesyncError as err:
         if args.verbose:
             raise
