@@ -132,7 +132,7 @@ def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) ->
     now = json.loads(render_json.render_plan(fresh))
     differing = _differing(_dicts(saved.get("resource_changes")), now["resource_changes"])
     differing += _differing(_dicts(saved.get("errors")), now["errors"])
-    if sorted(saved_targets) != sorted(t.target for t in fresh.targets):
+    if sorted(str(name) for name in saved_targets) != sorted(t.target for t in fresh.targets):
         differing.append("targets")
     if differing:
         raise StalePlan(

@@ -256,7 +256,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     options, source = _connect_options(args, args.dir)
     with Connector(options) as connector:
         plan, _ = api.plan(source, connector, _plan_options(args))
-    if args.out:
+    if args.out and not plan.errored:  # an errored plan can never be applied: nothing to save
         _write_file(args.out, render_json.render_plan(plan))
     if args.format == "json":
         sys.stdout.write(render_json.render_plan(plan))

@@ -170,7 +170,7 @@ def read_live(
                 for res in state.resources.values()
                 if REGISTRY[res.kind].built and len(res.versions) > 1 and not res.known_to(project)
             ]
-            list(pool.map(lambda job: _read_older(api, *job, project), strangers))
+            list(pool.map(lambda job: _read_older(api, job[0], job[1], project), strangers))
     return state
 
 

@@ -292,17 +292,17 @@ class _TargetPlanner:
             self.planned[res.address] = newest.arn
             tag_target = newest.build_arn or newest.arn
             wanted_tags[VERSION_TAG] = newest.version
-            calls, items = self._tag_calls(tag_target, newest.tags or {}, wanted_tags)
-            action = UPDATE if calls else NO_OP
+            tag_calls, tag_items = self._tag_calls(tag_target, newest.tags or {}, wanted_tags)
+            action = UPDATE if tag_calls else NO_OP
             self.changes.append(
                 self._change(
                     res,
                     action,
                     before=_versioned_view(newest.version, _live_content(kind, newest), newest.tags or {}),
                     after=_versioned_view(newest.version, shown, wanted_tags),
-                    diff=tuple(items),
-                    calls=tuple(calls),
-                    reason="tags changed" if calls else "",
+                    diff=tuple(tag_items),
+                    calls=tuple(tag_calls),
+                    reason="tags changed" if tag_calls else "",
                 )
             )
             return
@@ -466,6 +466,7 @@ class _TargetPlanner:
             return
         kind = REGISTRY[live_res.kind]
         deleted: tuple[str, ...] = ()
+        calls: tuple[ApiCall, ...]
         if live_res.arn:
             calls = (ApiCall(kind.delete_op, {kind.arn_member: live_res.arn}),)
             before: dict[str, Any] = {"spec": normalize(live_res.kind, live_res.body or {}), "tags": dict(tags)}
