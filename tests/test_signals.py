@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import re
 import shutil
@@ -275,4 +274,3 @@ def test_signals_are_documented() -> None:
     assert "130" in text and "143" in text and "SIGTERM" in text
     readme = " ".join((EXAMPLES.parents[1] / "README.md").read_text().split())
     assert "`130`" in readme and "`143`" in readme
-    assert os.path.isfile(EXAMPLES / "imagesync.yaml")
