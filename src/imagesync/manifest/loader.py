@@ -623,7 +623,9 @@ def _sensitive(value: Any) -> list[str]:
     spec = value.get("spec") if isinstance(value, dict) else None
     if not isinstance(spec, dict):
         return []
-    paths = [f"spec.{s}" for s in spec.get("sensitive") or () if isinstance(s, str) and s]
+    declared = spec.get("sensitive")
+    # Called while explaining schema errors, so `sensitive` itself may be of any type here.
+    paths = [f"spec.{s}" for s in declared if isinstance(s, str) and s] if isinstance(declared, list) else []
     components = spec.get("components")
     for i, item in enumerate(components if isinstance(components, list) else ()):
         parameters = item.get("parameters") if isinstance(item, dict) else None
