@@ -116,12 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         parents=[connect, pruning],
         help="show what apply would change, including the versions it would publish",
-        description="Diff the manifests in DIR against live Image Builder state and show every change.",
+        description="Diff the manifests in DIR against live Image Builder state and show every change. "
+        "Exit codes: 0 no changes (or changes, without --detailed-exitcode), 1 errors (bad manifests, a wrong "
+        "account, a resource imagesync does not own), 2 changes present with --detailed-exitcode (with "
+        "--refresh-only: drift found), 130/143 interrupted by SIGINT/SIGTERM.",
     )
     plan.add_argument("dir", nargs="?", default=".", metavar="DIR", help="manifest directory (default: .)")
     plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for a later 'imagesync apply FILE'")
     plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
-    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when there are changes (with --refresh-only: drift), 0 when none",
+    )
     plan.add_argument("--refresh-only", action="store_true", help="report drift only; plan no changes")
     plan.set_defaults(handler=_cmd_plan)
 
@@ -129,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         "apply",
         parents=[connect, pruning],
         help="make Image Builder match the manifests (or execute a saved plan)",
-        description="Plan and apply the manifests in DIR, or apply a plan saved with 'plan --out' after "
-        "checking that neither the manifests nor live state changed since. On SIGINT or SIGTERM, apply "
+        description="Plan and apply the manifests in DIR, or apply a plan saved with 'plan --out'. A saved plan "
+        "is the reviewed approval: it applies without a prompt, and only if what apply would do now equals the "
+        "file's own resource_changes (run it from the directory plan ran in). Exit codes: 0 applied or nothing "
+        "to do, 1 any error (nothing is written for a refused plan or a wrong account). On SIGINT or SIGTERM, apply "
         "finishes the API calls in flight, starts no new change, lists what it did and what it did not start, "
         "releases its locks and exits 130 (SIGINT) or 143 (SIGTERM), 128 plus the signal number as shells "
         "report it; a second signal exits at once. Run apply again to finish.",
@@ -138,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "source", nargs="?", default=".", metavar="DIR|PLANFILE", help="manifest directory or saved plan (default: .)"
     )
-    apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
+    apply.add_argument(
+        "--auto-approve", action="store_true", help="apply without asking for confirmation (a saved plan never asks)"
+    )
     apply.add_argument(
         "--parallelism",
         type=_positive_int,

@@ -177,7 +177,8 @@ def test_component_document_edit_cascades_to_recipe_and_pipeline_only(applied: E
         ]
         comp = change(plan, target, "Component/harden-cis")
         assert (comp.version.previous, comp.version.next) == ("1.0.0", "1.0.1")
-        assert any(p.startswith("spec.document.build.HardenSshd") for p in diff_paths(plan, target, "Component/harden-cis"))
+        paths = diff_paths(plan, target, "Component/harden-cis")
+        assert any(p.startswith("spec.document.build.HardenSshd") for p in paths)
         recipe = change(plan, target, "ImageRecipe/hardened-al2023")
         assert (recipe.version.previous, recipe.version.next) == ("1.0.0", "1.0.1")
         assert "Component/harden-cis" in recipe.version.reason

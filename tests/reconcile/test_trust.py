@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from reconcile.conftest import ACCOUNTS, PROD, STAGING, Estate
 from reconcile.test_e2e import update_infra_out_of_band
 
