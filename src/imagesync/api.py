@@ -162,6 +162,9 @@ def saved_root(saved: dict[str, object], plan_path: str | os.PathLike[str]) -> s
     """Where a saved plan's manifests are: its recorded root, relative to the working directory
     (as `plan` recorded it) unless it is absolute."""
     root = str(saved.get("manifest_root") or "")
+    if not os.path.isabs(root) and ".." in Path(root).parts:
+        # `plan` records a relative root only for a directory inside the working directory.
+        raise UserError(f"{plan_path}: not a saved imagesync plan: manifest_root {root!r} leaves the working directory")
     if not Path(root).is_dir():
         raise UserError(
             f"{plan_path}: the plan's manifests ({root}) are not in {os.getcwd()}; run apply from the "

@@ -267,3 +267,15 @@ def test_a_recipe_version_with_a_wildcard_patch_publishes_the_next_patch(applied
     assert applied.cli("apply", str(applied.root), "--sandbox", url, "--auto-approve").returncode == 0
     again = applied.cli("plan", str(applied.root), "--sandbox", url, "--detailed-exitcode")
     assert again.returncode == 0, again.stdout
+
+
+def test_a_saved_plan_whose_root_climbs_out_of_the_working_directory_is_refused(applied: Estate) -> None:
+    url = applied.sb.endpoint_url
+    checkout = applied.workdir
+    made = cli(checkout, "plan", "manifests", "--sandbox", url, "--out", "p.json")
+    assert made.returncode == 0, made.stderr
+    doc = json.loads((checkout / "p.json").read_text())
+    doc["manifest_root"] = "../" + checkout.name + "/manifests"
+    (checkout / "p.json").write_text(json.dumps(doc))
+    result = cli(checkout, "apply", "p.json", "--sandbox", url)
+    assert result.returncode == 1 and "leaves the working directory" in result.stderr
