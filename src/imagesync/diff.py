@@ -159,7 +159,8 @@ def _by_parameter_name(document: dict[str, Any]) -> dict[str, Any]:
 def _steps(document: dict[str, Any]) -> dict[tuple[str, ...], Any]:
     """Steps by (phase, step) for AWSTOE documents, by (step,) for workflow documents."""
     if "phases" in document:
-        return dict(awstoe.step_index(document))
+        by_phase: dict[tuple[str, ...], Any] = dict(awstoe.step_index(document).items())
+        return by_phase
     steps = document.get("steps")
     indexed: dict[tuple[str, ...], Any] = {}
     for step in steps if isinstance(steps, list) else []:

@@ -346,7 +346,7 @@ class _Loader:
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
-                key = self._expand(project, target, k, lambda _offset, k=k: doc.at((*path, k))) if "${" in k else k
+                key = self._expand(project, target, k, _at_key(doc, path, k)) if "${" in k else k
                 out[key] = self._substitute(project, target, doc, v, (*path, k))
             return out
         if isinstance(value, list):
@@ -633,6 +633,11 @@ def _sensitive(value: Any) -> list[str]:
             if isinstance(parameter, dict) and parameter.get("sensitive") is True:
                 paths.append(f"spec.components[{i}].parameters[{j}].value")
     return paths
+
+
+def _at_key(doc: Located, path: tuple[Any, ...], key: str) -> Callable[[int], Location]:
+    """Where a mapping key stands, for a problem found at any offset inside it."""
+    return lambda _offset: doc.at((*path, key))
 
 
 def _file_contents(spec: Mapping[str, Any]) -> dict[str, Any]:
