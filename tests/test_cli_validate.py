@@ -1,4 +1,4 @@
-"""`imagesync validate` as a user runs it: a subprocess, its exit code, stdout and stderr (SPEC §3, §8)."""
+"""`imagesync validate` as a user runs it: a subprocess, its exit code, stdout and stderr."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Each case writes a tiny manifest tree (an `imagesync.yaml` with targets `prod` and `dev`, plus the
 case's files) into a temporary directory, runs `imagesync.api.validate` on it, and checks the exact
-(file, line, column) and a message fragment of the problem it expects (SPEC §1, §8 "Bad input").
+(file, line, column) and a message fragment of the problem it expects (bad input).
 """
 
 from __future__ import annotations

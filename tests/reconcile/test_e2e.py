@@ -1,4 +1,4 @@
-"""End-to-end reconcile: the example estate, planned and applied against the sandbox (SPEC §2-§4).
+"""End-to-end reconcile: the example estate planned and applied against the sandbox.
 
 Every test drives imagesync through its programmatic API or its CLI (a subprocess), and changes
 the accounts behind imagesync's back with plain boto3; the sandbox is a real HTTP endpoint.
@@ -244,7 +244,7 @@ def test_workflow_document_change_moves_its_pipeline(applied: Estate) -> None:
 
 
 def test_formatting_order_and_explicit_defaults_are_not_changes(applied: Estate) -> None:
-    """Normalization (SPEC §2): comments, key order, set order and server defaults never diff."""
+    """Normalization: comments, key order, set order and server defaults never diff."""
     applied.replace_text("infrastructure.yaml", "instanceTypes: [m7i.large, m6i.large]",
                          "instanceTypes: [m6i.large, m7i.large]")
     applied.replace_text("infrastructure.yaml", 'targetAccountIds: ["333333333333", "444444444444"]',

@@ -1,4 +1,4 @@
-"""Reliability (SPEC §2 Idempotency and Locking, §8 Reliability) against the sandbox.
+"""Reliability against the sandbox: idempotency, locking, faults and kills.
 
 - Injected throttling, 5xx and connection resets: apply converges, a re-plan is empty, and the
   sandbox holds exactly one version (and one build) of everything the manifests describe.
