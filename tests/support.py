@@ -6,8 +6,10 @@ by name, since several directories have one.
 
 from __future__ import annotations
 
+import queue
 import signal
 import subprocess
+import threading
 from typing import Any
 
 import boto3
@@ -43,6 +45,19 @@ def make_client(endpoint_url: str, region: str = REGION, **config: Any) -> Any:
         aws_secret_access_key="testing",
         config=Config(**config) if config else None,
     )
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """One stdout line of `proc` ('' at end of file), read on a helper thread so a hung process
+    fails the test after `timeout` seconds instead of blocking it."""
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+    assert stdout is not None
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no stdout line within {timeout} s") from None
 
 
 def stop_process(proc: subprocess.Popen[str]) -> None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from support import stop_process
+from support import read_line, stop_process
 
 REGION = "us-east-1"
 TARGET_ACCOUNT = "111111111111"
@@ -123,13 +121,9 @@ def serve_cmd() -> list[str]:
 
 def start(cmd: list[str]) -> tuple[subprocess.Popen[str], Served]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-    assert stdout is not None
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
     try:
-        line = lines.get(timeout=30)
-    except queue.Empty:
+        line = read_line(proc, 30)
+    except AssertionError:
         stop_process(proc)
         raise AssertionError("imagesync sandbox serve printed no endpoint") from None
     match = ENDPOINT_LINE.search(line)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from support import stop_process
+from support import read_line, stop_process
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "manifests"
 IMAGESYNC = [sys.executable, "-m", "imagesync"]
@@ -62,7 +62,7 @@ def sandbox() -> Iterator[Sandbox]:
         text=True,
     )
     try:
-        line = _readline(proc, 30)
+        line = read_line(proc, 30)
         match = re.fullmatch(r"endpoint=(http://\S+)", line.strip())
         assert match, line
         yield Sandbox(proc, match.group(1))
@@ -77,16 +77,6 @@ def manifests(tmp_path: Path) -> Path:
     return root
 
 
-def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
-    """One stdout line, read on a helper thread so a hung process fails the test instead of blocking it."""
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-    assert stdout is not None
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no stdout line within {timeout} s") from None
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -27,11 +27,9 @@ import datetime as dt
 import http.client
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -45,7 +43,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imagesync.sandbox import RunningSandbox, running
-from support import ACCOUNT, MAX_RESULTS, REGION, SIMPLE_DOCUMENT, make_client, stop_process
+from support import ACCOUNT, MAX_RESULTS, REGION, SIMPLE_DOCUMENT, make_client, read_line, stop_process
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 AMI = "ami-0123456789abcdef0"
@@ -295,13 +293,9 @@ def serve_process(*args: str, timeout: float = 20.0) -> Iterator[tuple[subproces
         text=True,
     )
     try:
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = proc.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
         try:
-            first = lines.get(timeout=timeout)
-        except queue.Empty:
+            first = read_line(proc, timeout)
+        except AssertionError:
             raise AssertionError("the sandbox printed no endpoint line") from None
         match = re.fullmatch(r"endpoint=(http://127\.0\.0\.1:\d+)\n", first)
         assert match, f"unexpected first line {first!r}"

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from support import SIMPLE_DOCUMENT, make_client, stop_process
+from support import SIMPLE_DOCUMENT, make_client, read_line, stop_process
 
 SERVE = [sys.executable, "-m", "imagesync", "sandbox", "serve"]
 ENDPOINT_LINE = re.compile(r"endpoint=(http://127\.0\.0\.1:(\d+))")
@@ -36,15 +34,8 @@ FLAGS = ("--state", "--host", "--port", "--latency-ms", "--throttle-rate", "--er
 
 
 def first_line(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
-    """The first stdout line of `proc`, read on a helper thread so a hang cannot block the test."""
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-    assert stdout is not None
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no stdout line within {timeout} s") from None
+    """The first stdout line of `proc`; a hang fails the test instead of blocking it."""
+    return read_line(proc, timeout)
 
 
 @contextlib.contextmanager
