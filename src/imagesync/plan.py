@@ -53,6 +53,7 @@ from imagesync.live import (
     read_live,
 )
 from imagesync.logs import get_logger
+from imagesync.manifest.loader import sensitive_paths
 from imagesync.model import Address, DesiredState, Resource, Target
 
 log = get_logger(__name__)
@@ -565,16 +566,6 @@ def _fingerprint(live_res: LiveResource) -> str:
     )
 
 
-# A file's name stands for its content: marking the file sensitive masks what it supplies.
-_SUPPLIED_BY = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
-
-
 def _sensitive_paths(res: Resource) -> tuple[str, ...]:
     """Where the plan's `before`/`after` and diffs hold a value the manifest marks sensitive."""
-    declared = [str(p) for p in res.spec.get("sensitive") or ()]
-    paths = [f"spec.{p}" for p in declared] + [f"spec.{_SUPPLIED_BY[p]}" for p in declared if p in _SUPPLIED_BY]
-    for i, comp in enumerate(res.spec.get("components") or ()):
-        for j, param in enumerate(comp.get("parameters") or ()):
-            if param.get("sensitive"):
-                paths.append(f"spec.components[{i}].parameters[{j}].value")
-    return tuple(paths)
+    return tuple(sensitive_paths(res.spec))

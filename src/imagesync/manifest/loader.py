@@ -618,21 +618,33 @@ class _Loader:
                     self.problems.add(mine[cycle[0]].location, "dependency cycle: " + " -> ".join(map(str, cycle)))
 
 
-def _sensitive(value: Any) -> list[str]:
-    """Dotted paths, from the document root, whose values a message must not quote."""
-    spec = value.get("spec") if isinstance(value, dict) else None
-    if not isinstance(spec, dict):
+# A file's name stands for its content: `documentFile` supplies `document`, `dockerfileTemplateFile`
+# supplies `dockerfileTemplateData`, so `sensitive: [document]` names the document either way and
+# marking the file sensitive masks what it supplies.
+SUPPLIED_BY = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
+
+
+def sensitive_paths(spec: Any) -> list[str]:
+    """Dotted paths (`spec.…`) whose values no message, plan or log may show: the spec's
+    `sensitive` entries, what a sensitive file supplies, and recipe parameters marked
+    `sensitive: true`. Any input is accepted: schema errors are explained before a spec is valid."""
+    if not isinstance(spec, Mapping):
         return []
     declared = spec.get("sensitive")
-    # Called while explaining schema errors, so `sensitive` itself may be of any type here.
-    paths = [f"spec.{s}" for s in declared if isinstance(s, str) and s] if isinstance(declared, list) else []
+    entries = [s for s in declared if isinstance(s, str) and s] if isinstance(declared, (list, tuple)) else []
+    paths = [f"spec.{s}" for s in entries] + [f"spec.{SUPPLIED_BY[s]}" for s in entries if s in SUPPLIED_BY]
     components = spec.get("components")
-    for i, item in enumerate(components if isinstance(components, list) else ()):
-        parameters = item.get("parameters") if isinstance(item, dict) else None
-        for j, parameter in enumerate(parameters if isinstance(parameters, list) else ()):
-            if isinstance(parameter, dict) and parameter.get("sensitive") is True:
+    for i, item in enumerate(components if isinstance(components, (list, tuple)) else ()):
+        parameters = item.get("parameters") if isinstance(item, Mapping) else None
+        for j, parameter in enumerate(parameters if isinstance(parameters, (list, tuple)) else ()):
+            if isinstance(parameter, Mapping) and parameter.get("sensitive") is True:
                 paths.append(f"spec.components[{i}].parameters[{j}].value")
     return paths
+
+
+def _sensitive(value: Any) -> list[str]:
+    """Dotted paths, from the document root, whose values a message must not quote."""
+    return sensitive_paths(value.get("spec") if isinstance(value, dict) else None)
 
 
 def _at_key(doc: Located, path: tuple[Any, ...], key: str) -> Callable[[int], Location]:
@@ -641,10 +653,8 @@ def _at_key(doc: Located, path: tuple[Any, ...], key: str) -> Callable[[int], Lo
 
 
 def _file_contents(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields a file stands in for: `documentFile` supplies `document`, `dockerfileTemplateFile`
-    supplies `dockerfileTemplateData`, so `sensitive: [document]` names the document either way."""
-    supplied = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
-    return {field: spec[key] for key, field in supplied.items() if key in spec}
+    """The fields the spec's files stand in for (see SUPPLIED_BY)."""
+    return {field: spec[key] for key, field in SUPPLIED_BY.items() if key in spec}
 
 
 def _resolved(path: Path) -> Path | None:
