@@ -6,6 +6,7 @@ by name, since several directories have one.
 
 from __future__ import annotations
 
+import gc
 import queue
 import signal
 import subprocess
@@ -58,6 +59,16 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
         return lines.get(timeout=timeout)
     except queue.Empty:
         raise AssertionError(f"no stdout line within {timeout} s") from None
+
+
+def stop_heartbeats() -> None:
+    """Stop the heartbeats of DynamoDB/S3 locks a test took and never released, while moto still
+    answers: a beat after the mock ends would go to the real AWS endpoint."""
+    from imagesync.lock import _Heartbeat
+
+    for obj in gc.get_objects():
+        if isinstance(obj, _Heartbeat):
+            obj.stop()
 
 
 def stop_process(proc: subprocess.Popen[str]) -> None:

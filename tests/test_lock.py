@@ -32,6 +32,7 @@ from imagesync.lock import (
     parse_lock_id,
     unlock,
 )
+from support import stop_heartbeats
 
 LOCK_ID = lock_id("shop", "111111111111", "us-east-1")
 LOCK_FILE = "shop--111111111111--us-east-1.lock"
@@ -196,6 +197,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             BillingMode="PAY_PER_REQUEST",
         )
         yield client
+        stop_heartbeats()
 
 
 def _item(client: Any) -> dict[str, Any] | None:
@@ -426,6 +428,7 @@ def _moto_remote(backend: str) -> Iterator[Remote]:
             client = boto3.client("s3", region_name="us-east-1")
             client.create_bucket(Bucket=BUCKET)
         yield Remote(backend, client)
+        stop_heartbeats()
 
 
 @pytest.fixture(params=["dynamodb", "s3"])

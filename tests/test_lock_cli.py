@@ -27,7 +27,7 @@ from moto import mock_aws
 
 from imagesync.cli import main as cli_main
 from imagesync.lock import DynamoDBLock, FileLock, S3Lock, default_lock_dir
-from support import stop_process
+from support import stop_heartbeats, stop_process
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "manifests"
 PROD_LOCK = "golden-images/111111111111/us-east-1"
@@ -271,6 +271,7 @@ def remote_root(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tupl
             client = boto3.client("s3", region_name="us-east-1")
             client.create_bucket(Bucket="lock-bucket")
         yield backend, root, client
+        stop_heartbeats()
 
 
 def _remote_lock(backend: str, client: Any, **timing: Any) -> DynamoDBLock | S3Lock:
