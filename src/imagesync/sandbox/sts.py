@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from imagesync.sandbox.backend import ACCOUNT, partition
+from imagesync.sandbox.core import ACCOUNT, partition
 
 VERSION = "2011-06-15"
 NAMESPACE = f"https://sts.amazonaws.com/doc/{VERSION}/"

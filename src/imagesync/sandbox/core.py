@@ -1,0 +1,484 @@
+"""The core of the emulated Image Builder: ARNs, versions, pagination, and the shared lookups.
+
+`Core` dispatches operations to the `op_*` handlers its subclasses define (`backend.Backend` and
+the operation families in their own modules) and answers `clientToken` idempotency for all of
+them. It also holds what every handler needs: resolving an ARN (exact, build or wildcard) against
+the caller's resources and the Amazon catalog, finding what references a resource, and deleting.
+
+Where the service's behaviour is undocumented the sandbox picks one reading and says so here:
+- a reference (component ARN in a recipe, recipe/configuration/workflow ARN in a pipeline) pins
+  whatever it resolves to at delete time; wildcards resolve to the newest match;
+- component and workflow builds compare "content" as everything the resource stores except tags
+  and changeDescription;
+- a wildcard recipe version increments the first wildcard node above the newest version with the
+  same fixed prefix (no such version: the wildcards become 0);
+- a self-owned image ARN with wildcards is a valid parent image once a recipe of that name exists,
+  even before its first build, so layered recipes can be created in one pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from imagesync.sandbox import catalog
+from imagesync.sandbox.errors import SandboxError
+from imagesync.sandbox.model import service_model
+
+ACCOUNT = "123456789012"
+MAX_NODE = 1073741823
+MAX_RESULTS = 25
+MAX_COMPONENTS_PER_RECIPE = 20
+
+Record = dict[str, Any]
+Params = dict[str, Any]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def arn_name(name: str) -> str:
+    """The ARN segment of a resource name: lower case, spaces and underscores as hyphens."""
+    return re.sub(r"[ _]", "-", name.lower())
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region: aws-cn for China, aws-us-gov for GovCloud, else aws."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# --- versions -------------------------------------------------------------------------------
+
+Version = tuple[int, int, int]
+
+
+def parse_version(text: str, *, wildcards: bool = False, member: str = "semanticVersion") -> list[int | None]:
+    """Parse `x.y.z` (numbers, or `x` where allowed, right-aligned) within the service limits."""
+    nodes = text.split(".")
+    parsed: list[int | None] = []
+    seen_wildcard = False
+    for node in nodes:
+        if node == "x" and wildcards:
+            seen_wildcard = True
+            parsed.append(None)
+        elif node.isdigit() and not seen_wildcard:
+            value = int(node)
+            if value > MAX_NODE:
+                raise SandboxError(
+                    "InvalidVersionNumberException",
+                    f"The value supplied for parameter '{member}' is not valid. Each node of a "
+                    f"semantic version must be at most {MAX_NODE}, got '{text}'.",
+                )
+            parsed.append(value)
+        else:
+            raise SandboxError(
+                "InvalidVersionNumberException",
+                f"The value supplied for parameter '{member}' is not valid. '{text}' is not a valid "
+                "semantic version: use <major>.<minor>.<patch>"
+                + (", where wildcards ('x') may only stand to the right of numbers." if wildcards else "."),
+            )
+    if len(parsed) != 3:
+        raise SandboxError(
+            "InvalidVersionNumberException",
+            f"The value supplied for parameter '{member}' is not valid. '{text}' must have three nodes.",
+        )
+    return parsed
+
+
+def version_key(text: str) -> Version:
+    major, minor, patch = (int(n) for n in text.split("/")[0].split("."))
+    return (major, minor, patch)
+
+
+def matches(pattern: list[int | None], version: Version) -> bool:
+    return all(p is None or p == v for p, v in zip(pattern, version, strict=True))
+
+
+def latest_references(base: str, version: str) -> dict[str, str]:
+    """`latestVersionReferences` for a versioned resource whose ARN without version is `base`."""
+    major, minor, patch = version.split("/")[0].split(".")
+    return {
+        "latestVersionArn": f"{base}/x.x.x",
+        "latestMajorVersionArn": f"{base}/{major}.x.x",
+        "latestMinorVersionArn": f"{base}/{major}.{minor}.x",
+        "latestPatchVersionArn": f"{base}/{major}.{minor}.{patch}",
+    }
+
+
+# ARN anatomy: prefix, resource path, optional version and build.
+ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[^:]*):imagebuilder:(?P<region>[^:]+):(?P<account>[^:]+):"
+    r"(?P<type>[a-z-]+(?:/(?:build|test|distribution))?)/(?P<name>[a-z0-9-_]+)"
+    r"(?:/(?P<version>(?:[0-9]+|x)\.(?:[0-9]+|x)\.(?:[0-9]+|x))(?:/(?P<build>[0-9]+))?)?$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedArn:
+    region: str
+    account: str
+    type: str
+    name: str
+    version: str | None
+    build: int | None
+
+    @property
+    def base(self) -> str:
+        return f"arn:{partition(self.region)}:imagebuilder:{self.region}:{self.account}:{self.type}/{self.name}"
+
+
+def parse_arn(arn: str, member: str) -> ParsedArn:
+    match = ARN_RE.match(arn)
+    if not match:
+        raise SandboxError(
+            "InvalidParameterValueException",
+            f"The value supplied for parameter '{member}' is not valid. '{arn}' is not an Image Builder ARN.",
+        )
+    build = match["build"]
+    return ParsedArn(
+        match["region"], match["account"], match["type"], match["name"], match["version"], int(build) if build else None
+    )
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+_TOKEN_SALT = "imagesync-sandbox"
+
+
+def _encode_token(operation: str, offset: int) -> str:
+    check = zlib.crc32(f"{_TOKEN_SALT}:{operation}:{offset}".encode())
+    raw = json.dumps([operation, offset, check]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(operation: str, token: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        op, offset, check = json.loads(raw)
+        valid = op == operation and isinstance(offset, int) and offset >= 0
+        valid = valid and check == zlib.crc32(f"{_TOKEN_SALT}:{operation}:{offset}".encode())
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise SandboxError("InvalidPaginationTokenException", "The nextToken is not valid for this request.")
+    return offset
+
+
+def paginate(
+    operation: str,
+    params: Params,
+    items: list[Record],
+    filters: dict[str, Callable[[Record], Any]] | None = None,
+) -> tuple[list[Record], str | None]:
+    """Slice a page, then filter it: like the service, pages may be short while nextToken goes on."""
+    size = params.get("maxResults") or MAX_RESULTS
+    token = params.get("nextToken")
+    offset = _decode_token(operation, token) if token else 0
+    page = items[offset : offset + size]
+    for flt in params.get("filters") or []:
+        if "name" not in flt or "values" not in flt:
+            raise SandboxError(
+                "InvalidParameterValueException",
+                "The value supplied for parameter 'filters' is not valid. Each filter needs a 'name' and 'values'.",
+            )
+        getter = (filters or {}).get(flt["name"])
+        if getter is None:
+            raise SandboxError(
+                "InvalidParameterValueException",
+                f"The value supplied for parameter 'filters' is not valid. '{flt['name']}' is not a "
+                f"supported filter name; supported: {', '.join(sorted(filters or {})) or 'none'}.",
+            )
+        wanted = set(flt["values"])
+        page = [item for item in page if _filter_hit(getter(item), wanted)]
+    next_offset = offset + size
+    return page, (_encode_token(operation, next_offset) if next_offset < len(items) else None)
+
+
+def _filter_hit(value: Any, wanted: set[str]) -> bool:
+    if isinstance(value, list):
+        return any(str(v) in wanted for v in value)
+    return value is not None and str(value) in wanted
+
+
+# --- the service ----------------------------------------------------------------------------
+
+RESOURCE_COLLECTIONS = (
+    "components",
+    "workflows",
+    "imageRecipes",
+    "containerRecipes",
+    "infrastructureConfigurations",
+    "distributionConfigurations",
+    "imagePipelines",
+    "lifecyclePolicies",
+    "images",
+)
+
+# Labels the service uses in messages such as "The following resource 'ImageRecipe' already exists".
+LABELS = {
+    "components": "Component",
+    "workflows": "Workflow",
+    "imageRecipes": "ImageRecipe",
+    "containerRecipes": "ContainerRecipe",
+    "infrastructureConfigurations": "InfrastructureConfiguration",
+    "distributionConfigurations": "DistributionConfiguration",
+    "imagePipelines": "ImagePipeline",
+    "lifecyclePolicies": "LifecyclePolicy",
+    "images": "Image",
+}
+
+ARN_TYPES = {
+    "components": "component",
+    "imageRecipes": "image-recipe",
+    "containerRecipes": "container-recipe",
+    "infrastructureConfigurations": "infrastructure-configuration",
+    "distributionConfigurations": "distribution-configuration",
+    "imagePipelines": "image-pipeline",
+    "lifecyclePolicies": "lifecycle-policy",
+    "images": "image",
+}
+
+
+class Request:
+    """One call: the state, the caller's region and account, and the validated parameters."""
+
+    def __init__(self, state: dict[str, Any], region: str, operation: str, params: Params, account: str) -> None:
+        self.state = state
+        self.region = region
+        self.operation = operation
+        self.params = params
+        self.account = account
+
+    def arn(self, collection: str, name: str, *rest: str) -> str:
+        tail = "/".join((arn_name(name), *rest))
+        return f"{self.prefix}{ARN_TYPES[collection]}/{tail}"
+
+    @property
+    def prefix(self) -> str:
+        """`arn:PARTITION:imagebuilder:REGION:ACCOUNT:` of the caller's own resources."""
+        return f"arn:{partition(self.region)}:imagebuilder:{self.region}:{self.account}:"
+
+    def table(self, collection: str) -> dict[str, Record]:
+        return self.state["resources"].setdefault(collection, {})
+
+    def own(self, collection: str) -> list[Record]:
+        return [r for arn, r in self.table(collection).items() if arn.startswith(self.prefix)]
+
+
+class Core:
+    """Dispatches operations to the `op_*` handlers of subclasses; answers `clientToken` idempotency."""
+
+    def __init__(self, versioning: str = "auto", account: str = ACCOUNT) -> None:
+        if versioning not in ("auto", "legacy"):
+            raise ValueError(f"versioning must be 'auto' or 'legacy', got {versioning!r}")
+        self.versioning = versioning
+        self.account = account
+        self.handlers: dict[str, Callable[[Request], Record]] = {}
+        for attr in dir(self):
+            if attr.startswith("op_"):
+                self.handlers[_camel(attr[3:])] = getattr(self, attr)
+        unknown = set(self.handlers) - set(service_model().operation_names)
+        if unknown:
+            raise RuntimeError(f"handlers for operations the model does not define: {sorted(unknown)}")
+
+    def supports(self, operation: str) -> bool:
+        return operation in self.handlers
+
+    def handle(
+        self, state: dict[str, Any], region: str, operation: str, params: Params, account: str | None = None
+    ) -> Record:
+        handler = self.handlers.get(operation)
+        if handler is None:
+            raise SandboxError(
+                "InvalidRequestException",
+                f"The imagesync sandbox does not support the operation {operation}.",
+            )
+        req = Request(state, region, operation, params, account or self.account)
+        token = params.get("clientToken")
+        if token is None:
+            return handler(req)
+        key = f"{req.account}|{region}|{operation}|{token}"
+        request_digest = digest({k: v for k, v in params.items() if k != "clientToken"})
+        seen = state["tokens"].get(key)
+        if seen is not None:
+            if seen["digest"] != request_digest:
+                raise SandboxError(
+                    "IdempotentParameterMismatchException",
+                    f"The client token '{token}' was used before with different parameters.",
+                )
+            return copy.deepcopy(seen["response"])
+        result = handler(req)
+        result.setdefault("clientToken", token)
+        state["tokens"][key] = {"digest": request_digest, "response": copy.deepcopy(result)}
+        return result
+
+    # --- shared lookups -----------------------------------------------------------------------
+
+    def _get(self, req: Request, collection: str, arn: str) -> Record:
+        # Resources are regional and per account: another region's or account's ARN is not found.
+        record = req.table(collection).get(arn) if arn.startswith(req.prefix) else None
+        if record is None:
+            raise SandboxError("ResourceNotFoundException", f"The resource '{arn}' does not exist.")
+        return record
+
+    def _versions(
+        self, req: Request, collection: str, region: str, account: str, name: str, type_: str
+    ) -> list[Record]:
+        """Every version (and build) of one versioned resource family, own or Amazon's."""
+        if account == "aws":
+            pool: Iterable[Record] = {
+                "components": catalog.components,
+                "images": catalog.images,
+            }.get(collection, lambda _region: [])(region)
+        else:
+            pool = req.table(collection).values()
+        base = f"arn:{partition(region)}:imagebuilder:{region}:{account}:{type_}/{name}/"
+        return [r for r in pool if r["arn"].startswith(base)]
+
+    def _resolve(self, req: Request, collection: str, arn: str, member: str) -> Record | None:
+        """The newest record an ARN names: exact build, latest build of a version, or a wildcard."""
+        ref = parse_arn(arn, member)
+        if ref.region != req.region or (ref.account != "aws" and ref.account != req.account):
+            return None
+        family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
+        if ref.version is None:
+            return family[0] if family and family[0]["arn"] == arn else None
+        pattern = parse_version(ref.version, wildcards=True, member=member)
+        candidates = [
+            r
+            for r in family
+            if matches(pattern, version_key(r["version"])) and (ref.build is None or build_of(r) == ref.build)
+        ]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda r: (version_key(r["version"]), build_of(r)))
+
+    def _must_resolve(self, req: Request, collection: str, arn: str, member: str) -> Record:
+        record = self._resolve(req, collection, arn, member)
+        if record is None:
+            raise SandboxError(
+                "InvalidParameterValueException",
+                f"The value supplied for parameter '{member}' is not valid. The resource '{arn}' does not exist.",
+            )
+        return record
+
+    def _referrers(self, req: Request, collection: str, arn: str) -> list[str]:
+        """ARNs of the resources whose references resolve to `arn` (what blocks its deletion)."""
+        found = []
+        if collection == "components":
+            for table in ("imageRecipes", "containerRecipes"):
+                for recipe in req.own(table):
+                    for comp in recipe.get("components") or []:
+                        hit = self._resolve_quiet(req, "components", comp["componentArn"])
+                        if hit is not None and hit["arn"] == arn:
+                            found.append(recipe["arn"])
+        elif collection in ("imageRecipes", "containerRecipes"):
+            field = "imageRecipeArn" if collection == "imageRecipes" else "containerRecipeArn"
+            for pipe in req.own("imagePipelines"):
+                ref = pipe.get(field)
+                if ref and (ref == arn or (self._resolve_quiet(req, collection, ref) or {}).get("arn") == arn):
+                    found.append(pipe["arn"])
+        elif collection in ("infrastructureConfigurations", "distributionConfigurations"):
+            field = (
+                "infrastructureConfigurationArn" if collection.startswith("infra") else "distributionConfigurationArn"
+            )
+            found = [p["arn"] for p in req.own("imagePipelines") if p.get(field) == arn]
+        elif collection == "workflows":
+            for pipe in req.own("imagePipelines"):
+                for wf in pipe.get("workflows") or []:
+                    hit = self._resolve_quiet(req, "workflows", wf["workflowArn"])
+                    if hit is not None and hit["arn"] == arn:
+                        found.append(pipe["arn"])
+        return found
+
+    def _resolve_quiet(self, req: Request, collection: str, arn: str) -> Record | None:
+        try:
+            return self._resolve(req, collection, arn, "arn")
+        except SandboxError:
+            return None
+
+    def _delete(self, req: Request, collection: str, arn: str) -> None:
+        self._get(req, collection, arn)
+        users = self._referrers(req, collection, arn)
+        if users:
+            raise SandboxError(
+                "ResourceDependencyException",
+                f"Resource dependency error: The resource ARN '{arn}' has other resources depended on it: "
+                + ", ".join(sorted(set(users)))
+                + ".",
+            )
+        del req.table(collection)[arn]
+        req.state["policies"].pop(arn, None)
+
+    def _ensure_new(self, req: Request, collection: str, arn: str) -> None:
+        if arn in req.table(collection):
+            raise SandboxError(
+                "ResourceAlreadyExistsException",
+                f"The following resource '{LABELS[collection]}' already exists: '{arn}'.",
+            )
+
+    def _owned_list(self, req: Request, collection: str, owner: str | None) -> list[Record]:
+        owner = owner or "Self"
+        if owner == "Self":
+            return req.own(collection)
+        if owner == "Amazon":
+            if collection == "images":
+                return [dict(r, owner=catalog.OWNER) for r in catalog.images(req.region)]
+            return catalog.components(req.region) if collection == "components" else []
+        return []  # Shared, ThirdParty and AWSMarketplace hold nothing in the sandbox
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def build_of(record: Record) -> int:
+    """The build number of a component, workflow or image ARN (0 for recipes, which have none)."""
+    last = record["arn"].rsplit("/", 1)[1]
+    return int(last) if last.isdigit() else 0
+
+
+def version_arn_of(build_arn: str) -> str:
+    return build_arn.rsplit("/", 1)[0]
+
+
+def by_name_and_version(records: Iterable[Record]) -> list[Record]:
+    return sorted(records, key=lambda r: (r["name"], version_key(r["version"]) if "version" in r else (0, 0, 0)))
+
+
+def latest_per_version(records: Iterable[Record]) -> list[Record]:
+    """One row per name and x.y.z: its newest build, ordered by name then version."""
+    newest: dict[tuple[str, str], Record] = {}
+    for r in records:
+        key = (r["name"], r["version"].split("/")[0])
+        if key not in newest or build_of(r) > build_of(newest[key]):
+            newest[key] = r
+    return by_name_and_version(newest.values())
+
+
+def latest_per_name(records: list[Record]) -> list[Record]:
+    newest: dict[str, Record] = {}
+    for r in records:
+        if r["name"] not in newest or version_key(r["version"]) > version_key(newest[r["name"]]["version"]):
+            newest[r["name"]] = r
+    return by_name_and_version(newest.values())
