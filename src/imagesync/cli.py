@@ -43,6 +43,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
@@ -230,6 +237,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="component/workflow build numbering: auto (same version, new content -> next build) "
         "or legacy (same version -> ResourceAlreadyExistsException)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_positive,
+        default=None,
+        metavar="RPS",
+        help="requests per second per account, region and operation (token bucket); "
+        "over it: 429 CallRateLimitExceededException",
+    )
+    serve.add_argument(
+        "--catalog",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML/JSON file of AWS-managed components, images and workflows to add or override (repeatable)",
+    )
+    serve.add_argument(
+        "--build-minutes",
+        type=_non_negative,
+        default=30.0,
+        metavar="N",
+        help="simulated minutes an image build takes (default: 30)",
+    )
+    serve.add_argument(
+        "--clock-speed",
+        type=_non_negative,
+        default=60.0,
+        metavar="N",
+        help="simulated seconds per real second; 0 freezes the clock (default: 60)",
+    )
+    serve.add_argument(
+        "--build-failure-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of image builds that end FAILED",
     )
     serve.set_defaults(handler=_cmd_sandbox_serve)
     return parser
@@ -449,15 +492,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from imagesync.sandbox.core import Settings
     from imagesync.sandbox.faults import FaultConfig
     from imagesync.sandbox.server import RunningSandbox, Sandbox
 
     try:
-        faults = FaultConfig(args.latency_ms, args.throttle_rate, args.error_rate, args.reset_rate, args.seed)
+        faults = FaultConfig(
+            args.latency_ms, args.throttle_rate, args.error_rate, args.reset_rate, args.seed, args.rate_limit
+        )
+        settings = Settings(
+            args.build_minutes, args.clock_speed, args.build_failure_rate, args.seed, tuple(args.catalog)
+        )
     except ValueError as exc:
         raise _Usage(str(exc)) from exc
     try:
-        served = RunningSandbox(Sandbox(args.state, versioning=args.versioning, faults=faults), args.host, args.port)
+        sandbox = Sandbox(args.state, versioning=args.versioning, faults=faults, settings=settings)
+        served = RunningSandbox(sandbox, args.host, args.port)
     except ValueError as exc:
         raise _Usage(str(exc)) from exc
     except OSError as exc:

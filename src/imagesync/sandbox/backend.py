@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from imagesync.sandbox.builds import BuildOperations
 from imagesync.sandbox.core import (
     LABELS,
     MAX_COMPONENTS_PER_RECIPE,
@@ -31,7 +32,6 @@ from imagesync.sandbox.core import (
     latest_per_name,
     latest_per_version,
     latest_references,
-    now_iso,
     paginate,
     parse_arn,
     parse_version,
@@ -45,9 +45,10 @@ from imagesync.sandbox.documents import (
     workflow_parameters,
 )
 from imagesync.sandbox.errors import SandboxError
+from imagesync.sandbox.lifecycle import LifecycleOperations
 
 
-class Backend(Core):
+class Backend(BuildOperations, LifecycleOperations, Core):
     """Every operation the sandbox implements, on top of the shared lookups of `Core`."""
 
     # --- components and workflows (versions with build numbers) -------------------------------
@@ -84,7 +85,7 @@ class Backend(Core):
             name=p["name"],
             version=p["semanticVersion"],
             owner=req.account,
-            dateCreated=now_iso(),
+            dateCreated=req.timestamp(),
             tags=dict(p.get("tags") or {}),
             _contentDigest=content_digest,
         )
@@ -292,7 +293,7 @@ class Backend(Core):
             "components": components,
             "parentImage": p["parentImage"],
             "blockDeviceMappings": p.get("blockDeviceMappings"),
-            "dateCreated": now_iso(),
+            "dateCreated": req.timestamp(),
             "tags": dict(p.get("tags") or {}),
             "workingDirectory": p.get("workingDirectory"),
             "additionalInstanceConfiguration": p.get("additionalInstanceConfiguration"),
@@ -327,7 +328,7 @@ class Backend(Core):
             "kmsKeyId": p.get("kmsKeyId"),
             "encrypted": True,
             "parentImage": p["parentImage"],
-            "dateCreated": now_iso(),
+            "dateCreated": req.timestamp(),
             "tags": dict(p.get("tags") or {}),
             "workingDirectory": p.get("workingDirectory"),
             "targetRepository": p["targetRepository"],
@@ -408,7 +409,7 @@ class Backend(Core):
         p = req.params
         arn = req.arn(collection, p["name"])
         self._ensure_new(req, collection, arn)
-        now: Any = now_iso()
+        now: Any = req.timestamp()
         req.table(collection)[arn] = {
             "arn": arn,
             "name": p["name"],
@@ -423,7 +424,7 @@ class Backend(Core):
         record = self._get(req, collection, arn)
         keep = {k: record[k] for k in ("arn", "name", "dateCreated", "tags") if k in record}
         keep.update({k: v for k, v in record.items() if k.startswith("_")})
-        req.table(collection)[arn] = {**keep, **fields, "dateUpdated": now_iso()}
+        req.table(collection)[arn] = {**keep, **fields, "dateUpdated": req.timestamp()}
         return arn
 
     def op_create_infrastructure_configuration(self, req: Request) -> Record:
@@ -674,7 +675,7 @@ class Backend(Core):
             ),
             "distributionConfiguration": copy.deepcopy(distribution),
             "imageTestsConfiguration": pipeline.get("imageTestsConfiguration"),
-            "dateCreated": now_iso(),
+            "dateCreated": req.timestamp(),
             "outputResources": outputs,
             "tags": dict(req.params.get("tags") or {}),
             "owner": req.account,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagesync.sandbox import catalog
+from imagesync.sandbox.clock import Clock
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.model import service_model
 
@@ -42,8 +43,9 @@ Record = dict[str, Any]
 Params = dict[str, Any]
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso(moment: dt.datetime) -> str:
+    """The service's timestamp form: ISO 8601 in UTC with milliseconds and a Z."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def arn_name(name: str) -> str:
@@ -256,6 +258,30 @@ ARN_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How the sandbox behaves beyond the API contract: build timing, failures, extra catalog entries."""
+
+    build_minutes: float = 30.0
+    """Simulated minutes from a build's start to AVAILABLE."""
+    clock_speed: float = 60.0
+    """Simulated seconds per real second; 0 freezes the clock (move it with POST /_sandbox/clock)."""
+    build_failure_rate: float = 0.0
+    """Fraction of builds that end FAILED."""
+    seed: int | None = None
+    """Seed that makes build failures repeatable."""
+    catalog_files: tuple[str, ...] = ()
+    """YAML/JSON files that add to or override the Amazon-owned catalog."""
+
+    def __post_init__(self) -> None:
+        if self.build_minutes < 0:
+            raise ValueError(f"build-minutes must not be negative, got {self.build_minutes}")
+        if self.clock_speed < 0:
+            raise ValueError(f"clock-speed must not be negative, got {self.clock_speed}")
+        if not 0.0 <= self.build_failure_rate <= 1.0:
+            raise ValueError(f"build-failure-rate must be between 0 and 1, got {self.build_failure_rate}")
+
+
 class Request:
     """One call: the state, the caller's region and account, and the validated parameters."""
 
@@ -265,6 +291,12 @@ class Request:
         self.operation = operation
         self.params = params
         self.account = account
+        self.now = dt.datetime.now(dt.UTC)
+        """Simulated time of this call (the sandbox clock), set by `Core.handle`."""
+
+    def timestamp(self) -> str:
+        """This call's simulated time in the service's timestamp form."""
+        return iso(self.now)
 
     def arn(self, collection: str, name: str, *rest: str) -> str:
         tail = "/".join((arn_name(name), *rest))
@@ -285,10 +317,15 @@ class Request:
 class Core:
     """Dispatches operations to the `op_*` handlers of subclasses; answers `clientToken` idempotency."""
 
-    def __init__(self, versioning: str = "auto", account: str = ACCOUNT) -> None:
+    def __init__(self, versioning: str = "auto", account: str = ACCOUNT, settings: Settings | None = None) -> None:
         if versioning not in ("auto", "legacy"):
             raise ValueError(f"versioning must be 'auto' or 'legacy', got {versioning!r}")
         self.versioning = versioning
+        self.settings = settings or Settings()
+        self.clock = Clock(self.settings.clock_speed)
+        # `tick_*` methods bring time-driven state (builds, schedules, lifecycle rules) up to the
+        # clock before every call, in name order, so what a call sees is what that time implies.
+        self.ticks = [getattr(self, attr) for attr in sorted(dir(self)) if attr.startswith("tick_")]
         self.account = account
         self.handlers: dict[str, Callable[[Request], Record]] = {}
         for attr in dir(self):
@@ -311,6 +348,9 @@ class Core:
                 f"The imagesync sandbox does not support the operation {operation}.",
             )
         req = Request(state, region, operation, params, account or self.account)
+        req.now = self.clock.now(state)
+        for tick in self.ticks:
+            tick(req)
         token = params.get("clientToken")
         if token is None:
             return handler(req)

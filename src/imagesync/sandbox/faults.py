@@ -30,6 +30,8 @@ class FaultConfig:
     error_rate: float = 0.0
     reset_rate: float = 0.0
     seed: int | None = None
+    rate_limit: float | None = None
+    """Requests per second allowed per account, region and operation (a token bucket); None: no limit."""
 
     def __post_init__(self) -> None:
         for name in ("throttle_rate", "error_rate", "reset_rate"):
@@ -38,6 +40,8 @@ class FaultConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be between 0 and 1, got {rate}")
         if self.throttle_rate + self.error_rate + self.reset_rate > 1.0:
             raise ValueError("throttle-rate + error-rate + reset-rate must not exceed 1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError(f"rate-limit must be positive, got {self.rate_limit}")
         if self.latency_ms < 0:
             raise ValueError(f"latency-ms must not be negative, got {self.latency_ms}")
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from imagesync.sandbox import protocol, sts
 from imagesync.sandbox.backend import Backend
+from imagesync.sandbox.core import Settings
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
 from imagesync.sandbox.store import Store
@@ -44,9 +45,10 @@ class Sandbox:
         *,
         versioning: str = "auto",
         faults: FaultConfig | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.store = Store(state)
-        self.backend = Backend(versioning=versioning)
+        self.backend = Backend(versioning=versioning, settings=settings)
         self.faults = FaultInjector(faults or FaultConfig())
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
@@ -277,13 +279,19 @@ def running(
     reset_rate: float = 0.0,
     seed: int | None = None,
     versioning: str = "auto",
+    rate_limit: float | None = None,
+    build_minutes: float = Settings.build_minutes,
+    clock_speed: float = Settings.clock_speed,
+    build_failure_rate: float = 0.0,
+    catalog_files: tuple[str, ...] = (),
 ) -> Iterator[RunningSandbox]:
     """Serve a sandbox for the duration of a `with` block.
 
     `state` is a JSON state file (absent: empty), or None to keep the state in memory.
     """
-    faults = FaultConfig(latency_ms, throttle_rate, error_rate, reset_rate, seed)
-    served = RunningSandbox(Sandbox(state, versioning=versioning, faults=faults), host, port).start()
+    faults = FaultConfig(latency_ms, throttle_rate, error_rate, reset_rate, seed, rate_limit)
+    settings = Settings(build_minutes, clock_speed, build_failure_rate, seed, tuple(catalog_files))
+    served = RunningSandbox(Sandbox(state, versioning=versioning, faults=faults, settings=settings), host, port).start()
     try:
         yield served
     finally:
