@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from imagesync.sandbox.store import TOUCHED
+
 
 class Clock:
     """Simulated now = anchor + (real seconds since the anchor) x speed."""
@@ -29,11 +31,13 @@ class Clock:
         if anchor is None:
             anchor = {"real": real_now, "simulated": real_now, "speed": self.speed}
             state["clock"] = anchor
+            state[TOUCHED] = True
         elif anchor.get("speed") != self.speed:
             # Another speed ran this timeline before: continue it from where that speed left it.
             simulated = anchor["simulated"] + (real_now - anchor["real"]) * anchor.get("speed", 1.0)
             anchor = {"real": real_now, "simulated": simulated, "speed": self.speed}
             state["clock"] = anchor
+            state[TOUCHED] = True
         return anchor
 
     def now(self, state: dict[str, Any]) -> dt.datetime:

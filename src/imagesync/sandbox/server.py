@@ -24,7 +24,7 @@ from typing import Any
 
 from imagesync.sandbox import protocol, sts
 from imagesync.sandbox.backend import Backend
-from imagesync.sandbox.core import Settings
+from imagesync.sandbox.core import Settings, iso
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
 from imagesync.sandbox.store import Store
@@ -60,6 +60,13 @@ class Sandbox:
     def stats(self) -> dict[str, Any]:
         with self._counts_lock:
             return {"total": sum(self._counts.values()), "operations": dict(sorted(self._counts.items()))}
+
+    def clock(self, advance: float = 0.0) -> dict[str, Any]:
+        """The sandbox clock's simulated now, after moving it `advance` seconds forward."""
+        with self.store.transaction(write=advance > 0) as state:
+            clock = self.backend.clock
+            now = clock.advance(state, advance) if advance else clock.now(state)
+        return {"now": iso(now), "speed": clock.speed}
 
     def reset(self) -> None:
         self.store.reset()
@@ -105,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(err)
             return
         if self.path.startswith("/_sandbox/"):
-            self._sandbox_endpoint()
+            self._sandbox_endpoint(body)
             return
         if sts.is_sts_request(self.command, self.path, self.headers.get("Content-Type") or "", body):
             self._sts(body)
@@ -188,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = err.status, sts.error_body(err)
         self._send(status, payload, {"x-amzn-RequestId": str(uuid.uuid4())}, content_type="text/xml")
 
-    def _sandbox_endpoint(self) -> None:
+    def _sandbox_endpoint(self, body: bytes) -> None:
         sandbox = self.server.sandbox
         path = self.path.split("?", 1)[0]
         if path == "/_sandbox/stats" and self.command == "GET":
@@ -196,6 +203,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_sandbox/reset" and self.command == "POST":
             sandbox.reset()
             self._send(200, b'{"reset":true}')
+        elif path == "/_sandbox/clock" and self.command in ("GET", "POST"):
+            try:
+                advance = _clock_advance(body) if self.command == "POST" else 0.0
+                self._send(200, json.dumps(sandbox.clock(advance)).encode())
+            except ValueError as exc:
+                self._send_error(SandboxError("InvalidRequestException", str(exc)))
         else:
             self._send_error(SandboxError("UnknownOperationException", f"No sandbox endpoint {self.command} {path}."))
 
@@ -221,6 +234,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.close()
+
+
+def _clock_advance(body: bytes) -> float:
+    """Seconds to move the clock by, from a `{"advance": SECONDS}` body."""
+    try:
+        request = json.loads(body or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"The body must be JSON like {{\"advance\": 3600}}: {exc}") from None
+    advance = request.get("advance", 0) if isinstance(request, dict) else None
+    if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
+        raise ValueError(f"'advance' must be a non-negative number of seconds, got {advance!r}")
+    return float(advance)
 
 
 class _Server(ThreadingHTTPServer):

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
+TOUCHED = "_touched"
+"""Key a read transaction sets in the state when it changed something that must be persisted."""
 
 
 def empty_state() -> dict[str, Any]:
@@ -53,7 +55,10 @@ class Store:
                 if self.path is not None and write:
                     self._stamp = None
                 raise
-            if write and self.path is not None:
+            # A read can change state too: time-driven work (a build finishing, a schedule firing)
+            # marks the state touched, and is kept like any write.
+            touched = self._state.pop(TOUCHED, False)
+            if (write or touched) and self.path is not None:
                 self._persist()
 
     def reset(self) -> None:
