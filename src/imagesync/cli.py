@@ -247,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
         "over it: 429 CallRateLimitExceededException",
     )
     serve.add_argument(
+        "--rate-burst",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="token bucket size for --rate-limit: calls accepted at once before the rate applies "
+        "(default: RPS, at least 1)",
+    )
+    serve.add_argument(
         "--catalog",
         action="append",
         default=[],
@@ -498,7 +506,8 @@ def _cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
     try:
         faults = FaultConfig(
-            args.latency_ms, args.throttle_rate, args.error_rate, args.reset_rate, args.seed, args.rate_limit
+            args.latency_ms, args.throttle_rate, args.error_rate, args.reset_rate, args.seed, args.rate_limit,
+            args.rate_burst,
         )
         settings = Settings(
             args.build_minutes, args.clock_speed, args.build_failure_rate, args.seed, tuple(args.catalog)

@@ -796,15 +796,14 @@ UNSUPPORTED: list[tuple[str, dict[str, Any]]] = [
     ("import_vm_image", {"name": "imported", "semanticVersion": "1.0.0", "platform": "Linux",
                          "vmImportTaskId": "import-ami-0123456789abcdef0"}),
     ("list_image_scan_findings", {}),
-    ("cancel_image_creation", {"imageBuildVersionArn": f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/x/1.0.0/1"}),
-]
+]  # every other unimplemented operation: tests/sandbox/test_unimplemented.py
 
 
 @pytest.mark.parametrize(("operation", "kwargs"), UNSUPPORTED, ids=[op for op, _ in UNSUPPORTED])
 def test_unsupported_operations_say_so(client: Any, operation: str, kwargs: dict[str, Any]) -> None:
-    with pytest.raises(client.exceptions.InvalidRequestException) as excinfo:
+    with pytest.raises(ClientError) as excinfo:
         getattr(client, operation)(**kwargs)
-    message = assert_error(excinfo, "InvalidRequestException", 400, "does not support")
+    message = assert_error(excinfo, "NotImplementedException", 501, "does not implement")
     assert client.meta.method_to_api_mapping[operation] in message
     create_component(client, "still-serving")
     assert all_component_names(client) == ["still-serving"]
@@ -898,11 +897,12 @@ def test_invalid_yaml_document_is_invalid_parameter(client: Any) -> None:
 
 
 def test_stats_count_calls_per_operation_and_reset_clears_everything(sandbox: RunningSandbox, client: Any) -> None:
-    assert stats(sandbox.endpoint_url) == {"total": 0, "operations": {}}
+    assert stats(sandbox.endpoint_url) == {"total": 0, "operations": {}, "throttled": {}}
     for _ in range(3):
         client.list_components()
     create_component(client, "counted")
-    assert stats(sandbox.endpoint_url) == {"total": 4, "operations": {"CreateComponent": 1, "ListComponents": 3}}
+    assert stats(sandbox.endpoint_url) == {"total": 4, "operations": {"CreateComponent": 1, "ListComponents": 3},
+                                          "throttled": {}}
     assert sandbox.stats() == stats(sandbox.endpoint_url)  # the endpoints themselves are not counted
 
     # Rejected and unknown requests: the former count, the latter name no operation.
@@ -912,9 +912,9 @@ def test_stats_count_calls_per_operation_and_reset_clears_everything(sandbox: Ru
     assert stats(sandbox.endpoint_url)["operations"]["ListComponents"] == 4
 
     assert post_reset(sandbox.endpoint_url) == {"reset": True}
-    assert stats(sandbox.endpoint_url) == {"total": 0, "operations": {}}
+    assert stats(sandbox.endpoint_url) == {"total": 0, "operations": {}, "throttled": {}}
     assert client.list_components()["componentVersionList"] == []
-    assert stats(sandbox.endpoint_url) == {"total": 1, "operations": {"ListComponents": 1}}
+    assert stats(sandbox.endpoint_url) == {"total": 1, "operations": {"ListComponents": 1}, "throttled": {}}
     # A name freed by the reset can be created again as build 1.
     assert create_component(client, "counted").endswith("/1.0.0/1")
 
@@ -937,6 +937,7 @@ def test_throttling_answers_429_call_rate_limit_exceeded() -> None:
         assert_error(excinfo, "CallRateLimitExceededException", 429, "ListComponents")
         # botocore's standard mode does not retry this code: exactly one request reached the server.
         assert served.stats()["total"] == 1
+        assert served.stats()["throttled"] == {"ListComponents": 1}
 
 
 def test_error_rate_answers_500_or_503() -> None:

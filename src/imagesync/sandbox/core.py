@@ -31,7 +31,7 @@ from typing import Any
 
 from imagesync.sandbox import catalog
 from imagesync.sandbox.clock import Clock
-from imagesync.sandbox.errors import SandboxError
+from imagesync.sandbox.errors import SandboxError, not_implemented
 from imagesync.sandbox.model import service_model
 
 ACCOUNT = "123456789012"
@@ -343,10 +343,7 @@ class Core:
     ) -> Record:
         handler = self.handlers.get(operation)
         if handler is None:
-            raise SandboxError(
-                "InvalidRequestException",
-                f"The imagesync sandbox does not support the operation {operation}.",
-            )
+            raise not_implemented(operation)
         req = Request(state, region, operation, params, account or self.account)
         req.now = self.clock.now(state)
         for tick in self.ticks:

@@ -7,7 +7,11 @@ response with the `x-amzn-ErrorType` header and a JSON body `{"message": ...}`.
 from __future__ import annotations
 
 # HTTP statuses of the service's modeled exceptions (botocore model, imagebuilder 2019-12-02),
-# plus the two protocol-level codes the sandbox itself answers with.
+# plus the protocol-level codes the sandbox itself answers with. NotImplementedException (501) is
+# the sandbox's own: an operation of the service it does not emulate. botocore retries neither it
+# nor its status (legacy mode retries 500/502/503/504/509 and 429, standard mode 500/502/503/504
+# and a list of throttling codes), so a test sees it at once, and no one mistakes it for a
+# validation error of the service.
 STATUS_BY_CODE: dict[str, int] = {
     "ServiceException": 500,
     "ServiceUnavailableException": 503,
@@ -31,6 +35,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "DryRunOperationException": 412,
     "UnknownOperationException": 404,
     "SerializationException": 400,
+    "NotImplementedException": 501,
 }
 
 
@@ -42,3 +47,12 @@ class SandboxError(Exception):
         self.code = code
         self.message = message
         self.status = status if status is not None else STATUS_BY_CODE.get(code, 400)
+
+
+def not_implemented(operation: str) -> SandboxError:
+    """The error for an Image Builder operation that botocore's model defines and the sandbox does not emulate."""
+    return SandboxError(
+        "NotImplementedException",
+        f"The imagesync sandbox does not implement the Image Builder operation {operation}. "
+        "Implemented operations are listed in the README's sandbox section.",
+    )

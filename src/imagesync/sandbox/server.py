@@ -25,7 +25,7 @@ from typing import Any
 from imagesync.sandbox import protocol, sts
 from imagesync.sandbox.backend import Backend
 from imagesync.sandbox.core import Settings, iso
-from imagesync.sandbox.errors import SandboxError
+from imagesync.sandbox.errors import SandboxError, not_implemented
 from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
 from imagesync.sandbox.store import Store
 from imagesync.sandbox.validation import validate_input
@@ -51,15 +51,24 @@ class Sandbox:
         self.backend = Backend(versioning=versioning, settings=settings)
         self.faults = FaultInjector(faults or FaultConfig())
         self._counts: Counter[str] = Counter()
+        self._throttled: Counter[str] = Counter()  # calls answered CallRateLimitExceededException
         self._counts_lock = threading.Lock()
 
     def count(self, operation: str) -> None:
         with self._counts_lock:
             self._counts[operation] += 1
 
+    def count_throttled(self, operation: str) -> None:
+        with self._counts_lock:
+            self._throttled[operation] += 1
+
     def stats(self) -> dict[str, Any]:
         with self._counts_lock:
-            return {"total": sum(self._counts.values()), "operations": dict(sorted(self._counts.items()))}
+            return {
+                "total": sum(self._counts.values()),
+                "operations": dict(sorted(self._counts.items())),
+                "throttled": dict(sorted(self._throttled.items())),
+            }
 
     def clock(self, advance: float = 0.0) -> dict[str, Any]:
         """The sandbox clock's simulated now, after moving it `advance` seconds forward."""
@@ -70,17 +79,17 @@ class Sandbox:
 
     def reset(self) -> None:
         self.store.reset()
+        if self.faults.limiter is not None:
+            self.faults.limiter.reset()
         with self._counts_lock:
             self._counts.clear()
+            self._throttled.clear()
 
     def call(self, operation: str, params: dict[str, Any], region: str, account: str | None = None) -> dict[str, Any]:
         """Validate and run one operation against the state."""
         validate_input(operation, params)
         if not self.backend.supports(operation):
-            raise SandboxError(
-                "InvalidRequestException",
-                f"The imagesync sandbox does not support the operation {operation}.",
-            )
+            raise not_implemented(operation)
         write = not operation.startswith(_READ_PREFIXES)
         with self.store.transaction(write=write) as state:
             result = self.backend.handle(state, region, operation, params, account)
@@ -126,8 +135,12 @@ class _Handler(BaseHTTPRequestHandler):
         config = sandbox.faults.config
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000.0)
-        fault = sandbox.faults.draw()
+        fault = sandbox.faults.draw()  # drawn even when rate-limited, so a seed's sequence stays put
+        region, account = self._scope()
+        if not sandbox.faults.admit(account or sandbox.backend.account, region, operation):
+            fault = Fault.THROTTLE
         if fault is Fault.THROTTLE:
+            sandbox.count_throttled(operation)
             self._send_error(
                 SandboxError(
                     "CallRateLimitExceededException",
@@ -146,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             params = protocol.parse_request(operation, self.path, uri_params, body)
-            result = sandbox.call(operation, params, *self._scope())
+            result = sandbox.call(operation, params, region, account)
             payload = protocol.serialize_output(operation, result)
         except SandboxError as err:
             self._send_error(err)
@@ -305,6 +318,7 @@ def running(
     seed: int | None = None,
     versioning: str = "auto",
     rate_limit: float | None = None,
+    rate_burst: int | None = None,
     build_minutes: float = Settings.build_minutes,
     clock_speed: float = Settings.clock_speed,
     build_failure_rate: float = 0.0,
@@ -314,7 +328,7 @@ def running(
 
     `state` is a JSON state file (absent: empty), or None to keep the state in memory.
     """
-    faults = FaultConfig(latency_ms, throttle_rate, error_rate, reset_rate, seed, rate_limit)
+    faults = FaultConfig(latency_ms, throttle_rate, error_rate, reset_rate, seed, rate_limit, rate_burst)
     settings = Settings(build_minutes, clock_speed, build_failure_rate, seed, tuple(catalog_files))
     served = RunningSandbox(Sandbox(state, versioning=versioning, faults=faults, settings=settings), host, port).start()
     try:
