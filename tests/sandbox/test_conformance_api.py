@@ -60,6 +60,20 @@ POLICY = json.dumps({
         "Resource": ["*"],
     }],
 })
+
+
+def policy_for(kind: str) -> str:
+    """A valid sharing policy for `kind` (Component, Image, ImageRecipe, ContainerRecipe): the
+    service accepts only that kind's read and list actions."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::210987654321:root"]},
+            "Action": [f"imagebuilder:Get{kind}", f"imagebuilder:List{kind}s"],
+            "Resource": ["*"],
+        }],
+    })
 # One attempt per call, no SDK retries: fault tests count every outcome. (botocore's
 # `max_attempts` counts retries *after* the first attempt; `total_max_attempts` counts all.)
 ONE_ATTEMPT = {"total_max_attempts": 1, "mode": "standard"}
@@ -754,12 +768,12 @@ def test_resource_policies_round_trip(client: Any) -> None:
     assert client.put_component_policy(componentArn=stack["component"], policy=POLICY)["componentArn"] \
         == stack["component"]
     assert client.get_component_policy(componentArn=stack["component"])["policy"] == POLICY
-    client.put_image_recipe_policy(imageRecipeArn=stack["recipe"], policy=POLICY)
-    assert client.get_image_recipe_policy(imageRecipeArn=stack["recipe"])["policy"] == POLICY
-    client.put_container_recipe_policy(containerRecipeArn=container, policy=POLICY)
-    assert client.get_container_recipe_policy(containerRecipeArn=container)["policy"] == POLICY
-    client.put_image_policy(imageArn=image, policy=POLICY)
-    assert client.get_image_policy(imageArn=image)["policy"] == POLICY
+    client.put_image_recipe_policy(imageRecipeArn=stack["recipe"], policy=policy_for("ImageRecipe"))
+    assert client.get_image_recipe_policy(imageRecipeArn=stack["recipe"])["policy"] == policy_for("ImageRecipe")
+    client.put_container_recipe_policy(containerRecipeArn=container, policy=policy_for("ContainerRecipe"))
+    assert client.get_container_recipe_policy(containerRecipeArn=container)["policy"] == policy_for("ContainerRecipe")
+    client.put_image_policy(imageArn=image, policy=policy_for("Image"))
+    assert client.get_image_policy(imageArn=image)["policy"] == policy_for("Image")
 
 
 def test_resource_policy_must_be_json(client: Any) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
+from imagesync.sandbox import sharing
 from imagesync.sandbox.builds import BuildOperations
 from imagesync.sandbox.core import (
     LABELS,
@@ -765,22 +765,31 @@ class Backend(BuildOperations, LifecycleOperations, Core):
     def op_list_tags_for_resource(self, req: Request) -> Record:
         return {"tags": self._tag_target(req, req.params["resourceArn"]).get("tags") or {}}
 
+    def _policy_target(self, req: Request, collection: str, arn: str) -> Record:
+        # Only the owner reads or sets a resource's policy: a resource shared with the caller is
+        # forbidden to it (it cannot reshare what was shared with it), anyone else's is not found.
+        here = f":imagebuilder:{req.region}:" in arn
+        if here and not arn.startswith(req.prefix) and any(
+            sharing.granted(req.state, collection, arn, req.account, verb) for verb in (sharing.GET, sharing.LIST)
+        ):
+            raise SandboxError(
+                "ForbiddenException",
+                f"You are not authorized to perform this operation: '{arn}' is owned by another account, "
+                "and only its owner can read or change its policy.",
+            )
+        return self._get(req, collection, arn)
+
     def _put_policy(self, req: Request, collection: str, member: str) -> Record:
         arn = req.params[member]
-        self._get(req, collection, arn)
-        try:
-            json.loads(req.params["policy"])
-        except ValueError as exc:
-            raise SandboxError(
-                "InvalidParameterValueException",
-                f"The value supplied for parameter 'policy' is not valid. It must be a JSON document: {exc}.",
-            ) from exc
+        self._policy_target(req, collection, arn)
+        sharing.check_policy(req.params["policy"], collection, arn)
+        # A new policy replaces the old one whole: accounts it no longer names lose access.
         req.state["policies"][arn] = req.params["policy"]
         return {member: arn}
 
     def _get_policy(self, req: Request, collection: str, member: str) -> Record:
         arn = req.params[member]
-        self._get(req, collection, arn)
+        self._policy_target(req, collection, arn)
         return {"policy": req.state["policies"].get(arn)}
 
     def op_put_component_policy(self, req: Request) -> Record:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from imagesync.sandbox import catalog
+from imagesync.sandbox import catalog, sharing
 from imagesync.sandbox.clock import Clock
 from imagesync.sandbox.errors import SandboxError, not_implemented
 from imagesync.sandbox.model import service_model
@@ -392,9 +392,12 @@ class Core:
     def _resolve(self, req: Request, collection: str, arn: str, member: str) -> Record | None:
         """The newest record an ARN names: exact build, latest build of a version, or a wildcard."""
         ref = parse_arn(arn, member)
-        if ref.region != req.region or (ref.account != "aws" and ref.account != req.account):
+        if ref.region != req.region:
             return None
         family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
+        if ref.account not in ("aws", req.account):
+            # Another account's resource exists for the caller only where its owner's policy shares it.
+            family = [r for r in family if sharing.granted(req.state, collection, r["arn"], req.account, sharing.GET)]
         if ref.version is None:
             return family[0] if family and family[0]["arn"] == arn else None
         pattern = parse_version(ref.version, wildcards=True, member=member)
@@ -475,6 +478,8 @@ class Core:
         owner = owner or "Self"
         if owner == "Self":
             return req.own(collection)
+        if owner == "Shared":
+            return sharing.shared_with(req.state, collection, req.region, req.account)
         if owner == "Amazon":
             if collection == "images":
                 return [dict(r, owner=catalog.OWNER) for r in catalog.images(req.region)]
