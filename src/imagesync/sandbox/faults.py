@@ -87,8 +87,10 @@ class RateLimiter:
             tokens, as_of = self._buckets.get(key, (self.burst, now))
             # max(0, ...): a clock that steps back (an injected one) must not drain the bucket.
             tokens = min(self.burst, tokens + max(0.0, now - as_of) * self.rate)
-            allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            # The tolerance absorbs float rounding: a client calling exactly every 1/rate seconds
+            # earns exactly one token per call.
+            allowed = tokens >= 1.0 - 1e-9
+            self._buckets[key] = (max(0.0, tokens - 1.0) if allowed else tokens, now)
             return allowed
 
     def reset(self) -> None:
