@@ -1,673 +1,120 @@
-"""The sandbox's Amazon-owned catalog: AWS-managed components and parent images, per region.
+"""The sandbox's catalog of resources it does not own: AWS-managed components, images and workflows.
 
-Real Image Builder accounts can see resources they do not own: the components and images that
-AWS publishes under the account segment ``aws`` (for example
-``arn:aws:imagebuilder:us-east-1:aws:component/update-linux/1.0.2/1``). Recipes reference them,
-usually through wildcard ARNs such as ``.../component/update-linux/x.x.x`` or
-``.../image/amazon-linux-2023-x86/x.x.x``.
+Real Image Builder accounts can see resources that AWS publishes under the ARN account segment
+``aws`` (``arn:aws:imagebuilder:us-east-1:aws:component/update-linux/1.0.2/1``), and, with the
+``ThirdParty`` and ``AWSMarketplace`` ownership filters, resources that sellers publish
+(``arn:aws:imagebuilder:us-east-1:aws-marketplace:component/NAME/1.0.0``). Recipes reference
+them, usually through wildcards such as ``.../component/update-linux/x.x.x`` or
+``.../image/amazon-linux-2023-x86/2025.x.x``, and pipelines reference the AWS-managed workflows
+(``.../workflow/build/build-image/x.x.x``).
 
-This module is that catalog for the sandbox. It is pure data: compact module-level tables and
-two functions that expand them for one region.
+The built-in entries live in ``catalog_data/amazon.yaml``, written in the same format as a
+``--catalog FILE`` (see :func:`parse`). Their names come from AWS's public material:
 
-- :func:`components` returns dicts shaped like botocore's ``Component`` output shape (what
-  GetComponent returns).
-- :func:`images` returns dicts shaped like botocore's ``Image`` output shape (what GetImage
-  returns).
+- components: the Image Builder user guide's component pages
+  (https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-components.html,
+  https://docs.aws.amazon.com/imagebuilder/latest/userguide/ib-stig.html), the AWS CDK
+  Image Builder construct library's managed-component helpers
+  (https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedComponent.html)
+  and the component list of the cdklabs/cdk-proserve-lib Ec2ImagePipeline construct;
+- images: the CDK library's managed-image helpers
+  (https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedImage.html);
+- workflows: the user guide's workflow page
+  (https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-image-workflows.html) and the
+  CDK helpers (https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedWorkflow.html).
 
-The sandbox backend lists and gets these when the caller asks with ``owner=Amazon``. It also
-resolves ``x.x.x``-style wildcard references (in recipe ``componentArn`` and ``parentImage``)
-against them. That is why several entries have three or more versions, and why the versions
-include cases where numeric and lexical order differ (``1.0.9`` < ``1.0.10``,
-``2025.9.18`` < ``2025.10.16``).
+Descriptions, version histories, dates and documents are the sandbox's own: documents are short,
+generic AWSTOE (or workflow) documents that parse the way the service parses them, and every
+version's document differs (a ``# Document version`` comment), like real builds do. Version
+histories include cases where numeric and lexical order differ (``1.0.9`` < ``1.0.10``,
+``2025.9.18`` < ``2025.10.16``), so wildcard resolution is exercised.
 
-Output is deterministic: no randomness and no clock. Dates are fixed per version, and AMI IDs
-come from a hash of name, version and region. Results are memoized per region, and every call
-returns a deep copy, so callers may mutate what they get.
+The catalog exists in every region, with the region's partition in its ARNs (``aws``,
+``aws-cn``, ``aws-us-gov``); an entry with ``regions:`` exists only there.
+
+:class:`Catalog` is what a sandbox backend holds: the built-in entries plus its
+``--catalog`` files (a later entry of the same kind, owner and name replaces an earlier one).
+Per region it expands once into records shaped like botocore's ``Component``, ``Image`` and
+``Workflow`` outputs and memoizes them; the records are shared, so callers must copy before
+mutating (the backend only reads them). :func:`components`, :func:`images` and
+:func:`workflows` return deep copies of the built-in catalog for one region.
 
 Where the real service and the botocore model disagree, the catalog follows the service:
-
-- ``Image.version`` is ``"x.y.z/build"`` (as GetImage returns it, e.g. ``"1.0.0/1"`` in the AWS
-  CLI examples), although the model gives the member the ``VersionNumber`` pattern ``x.y.z``.
-- ``ComponentParameterDetail.type`` is ``"string"`` (the model's doc: "The currently supported
-  value is 'string'"). The model's case-sensitive pattern ``^String|Integer|...`` does not match
-  it.
-- ``tags`` is ``{}`` (as in real responses), although ``TagMap`` has ``min: 1``.
+``Image.version`` is ``"x.y.z/build"`` (as GetImage returns it), ``ComponentParameterDetail.type``
+is ``"string"``, and ``tags`` is ``{}`` although ``TagMap`` has ``min: 1``.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import hashlib
+import re
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from imagesync.sandbox.documents import component_parameters, component_type
+from imagesync.sandbox.documents import component_parameters, component_type, workflow_parameters
+from imagesync.sandbox.errors import SandboxError
+
+Record = dict[str, Any]
 
 ACCOUNT = "aws"
 """ARN account segment of AWS-managed Image Builder resources."""
 
 OWNER = "Amazon"
-"""``owner`` value of AWS-managed resources (also the ``Ownership`` filter value).
+"""``owner`` value of AWS-managed resources (also the ``Ownership`` filter value)."""
 
-Components carry it. The ``Image`` shape has no ``owner`` member, so image dicts do not; the
-backend adds it when it builds ``ImageVersion``/``ImageSummary`` rows for ListImages.
+OWNERS = {"Amazon": "aws", "ThirdParty": "third-party", "AWSMarketplace": "aws-marketplace"}
+"""Ownership filter value -> ARN account segment of the entries listed under it.
+
+``aws`` and ``aws-marketplace`` are the segments AWS documents; a third-party seller's segment
+is not documented, so the sandbox uses ``third-party`` (a file entry may set ``account:``).
 """
 
 BUILD_NUMBER = 1
 """Every catalog version has exactly one build."""
 
+MAX_NODE = 1073741823
+KINDS = ("components", "images", "workflows")
+ARN_TYPES = {"components": "component", "images": "image"}
+
 _VERSION_MARK = "@VERSION@"
-
-# (semantic version "x.y.z", dateCreated ISO-8601 with milliseconds and Z)
-_Version = tuple[str, str]
-# (name, platform, supportedOsVersions, description, versions, AWSTOE document template)
-_ComponentSpec = tuple[str, str, tuple[str, ...], str, tuple[_Version, ...], str]
-# (name, platform, osVersion, AMI description, versions)
-_ImageSpec = tuple[str, str, str, str, tuple[_Version, ...]]
-
-_AL = ("Amazon Linux 2023", "Amazon Linux 2")
-_AL_UBUNTU = ("Amazon Linux 2023", "Amazon Linux 2", "Ubuntu 22")
-_WINDOWS = ("Microsoft Windows Server 2022", "Microsoft Windows Server 2019")
-
-# --- AWSTOE document templates. "@VERSION@" becomes the component's semantic version. --------
-
-_DOC_UPDATE_LINUX = """\
-# Document version: @VERSION@
-name: update-linux
-description: Updates Linux with the latest security updates.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: UpdateOS
-        action: UpdateOS
-        onFailure: Abort
-        maxAttempts: 3
-
-  - name: validate
-    steps:
-      - name: ValidateNoPendingUpdates
-        action: ExecuteBash
-        inputs:
-          commands:
-            - |
-              if command -v dnf >/dev/null 2>&1; then
-                dnf check-update --security -q && echo "No pending security updates."
-              elif command -v yum >/dev/null 2>&1; then
-                yum check-update --security -q && echo "No pending security updates."
-              else
-                apt-get update -q && apt-get -s upgrade | grep -q '^0 upgraded' && echo "No pending updates."
-              fi
-"""
-
-_DOC_UPDATE_WINDOWS = """\
-# Document version: @VERSION@
-name: update-windows
-description: Updates Microsoft Windows with the latest security updates.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: UpdateWindows
-        action: UpdateOS
-        onFailure: Abort
-        maxAttempts: 3
-        timeoutSeconds: 14400
-
-  - name: validate
-    steps:
-      - name: ValidateNoPendingUpdates
-        action: ExecutePowerShell
-        inputs:
-          commands:
-            - |
-              $session = New-Object -ComObject Microsoft.Update.Session
-              $pending = $session.CreateUpdateSearcher().Search("IsInstalled=0 and Type='Software'").Updates
-              if ($pending.Count -gt 0) { throw "$($pending.Count) updates are still pending." }
-              Write-Host 'No pending updates.'
-"""
-
-_DOC_CLOUDWATCH_AGENT_LINUX = """\
-# Document version: @VERSION@
-name: amazon-cloudwatch-agent-linux
-description: Installs the latest version of the Amazon CloudWatch agent.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: InstallCloudWatchAgent
-        action: ExecuteBash
-        onFailure: Abort
-        maxAttempts: 3
-        inputs:
-          commands:
-            - |
-              set -euo pipefail
-              ARCH=$(uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')
-              BASE="https://amazoncloudwatch-agent.s3.amazonaws.com"
-              if command -v rpm >/dev/null 2>&1 && ! command -v dpkg >/dev/null 2>&1; then
-                rpm -U "${BASE}/amazon_linux/${ARCH}/latest/amazon-cloudwatch-agent.rpm"
-              else
-                curl -fsSL -o /tmp/cwagent.deb "${BASE}/ubuntu/${ARCH}/latest/amazon-cloudwatch-agent.deb"
-                dpkg -i -E /tmp/cwagent.deb
-                rm -f /tmp/cwagent.deb
-              fi
-
-  - name: validate
-    steps:
-      - name: ValidateCloudWatchAgent
-        action: ExecuteBash
-        inputs:
-          commands:
-            - test -x /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
-            - /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a status
-"""
-
-_DOC_AWS_CLI_V2_LINUX = """\
-# Document version: @VERSION@
-name: aws-cli-version-2-linux
-description: Installs the latest version of the AWS CLI version 2.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: CreateInstallFolder
-        action: CreateFolder
-        inputs:
-          - path: /tmp/awscliv2
-            overwrite: true
-
-      - name: InstallAwsCli
-        action: ExecuteBash
-        onFailure: Abort
-        maxAttempts: 3
-        inputs:
-          commands:
-            - |
-              set -euo pipefail
-              cd /tmp/awscliv2
-              curl -fsSL -o awscliv2.zip "https://awscli.amazonaws.com/awscli-exe-linux-$(uname -m).zip"
-              unzip -q -o awscliv2.zip
-              ./aws/install --update --bin-dir /usr/bin --install-dir /usr/local/aws-cli
-
-      - name: Cleanup
-        action: DeleteFolder
-        inputs:
-          - path: /tmp/awscliv2
-            force: true
-
-  - name: validate
-    steps:
-      - name: ValidateAwsCli
-        action: ExecuteBash
-        inputs:
-          commands:
-            - aws --version 2>&1 | grep -q '^aws-cli/2\\.'
-"""
-
-_DOC_STIG_BUILD_LINUX_HIGH = """\
-# Document version: @VERSION@
-name: stig-build-linux-high
-description: Applies the high, medium, and low severity STIG settings to Linux instances.
-schemaVersion: 1.0
-
-parameters:
-  - InstallPackages:
-      type: string
-      default: 'No'
-      description: Install the packages that some STIG settings require ('Yes' or 'No').
-  - SetDoDConsentBanner:
-      type: string
-      default: 'No'
-      description: Show the DoD consent banner before login ('Yes' or 'No').
-
-phases:
-  - name: build
-    steps:
-      - name: ApplyStigSettings
-        action: ExecuteBash
-        onFailure: Abort
-        timeoutSeconds: 3600
-        inputs:
-          commands:
-            - |
-              set -euo pipefail
-              INSTALL_PACKAGES='{{ InstallPackages }}'
-              SET_BANNER='{{ SetDoDConsentBanner }}'
-              if [ "$INSTALL_PACKAGES" = "Yes" ]; then
-                (command -v dnf >/dev/null && dnf install -y aide audit) || yum install -y aide audit
-              fi
-              sed -i 's/^#\\?PermitEmptyPasswords.*/PermitEmptyPasswords no/' /etc/ssh/sshd_config
-              sed -i 's/^#\\?PermitRootLogin.*/PermitRootLogin no/' /etc/ssh/sshd_config
-              echo 'ENCRYPT_METHOD SHA512' >> /etc/login.defs
-              if [ "$SET_BANNER" = "Yes" ]; then
-                echo 'You are accessing a U.S. Government (USG) Information System (IS).' > /etc/issue
-              fi
-
-      - name: RebootAfterStig
-        action: Reboot
-        onFailure: Abort
-        maxAttempts: 2
-        inputs:
-          delaySeconds: 60
-
-  - name: validate
-    steps:
-      - name: ValidateStigSettings
-        action: ExecuteBash
-        inputs:
-          commands:
-            - grep -q '^PermitEmptyPasswords no' /etc/ssh/sshd_config
-            - grep -q '^PermitRootLogin no' /etc/ssh/sshd_config
-"""
-
-_DOC_INSPECTOR_TEST_LINUX = """\
-# Document version: @VERSION@
-name: inspector-test-linux
-description: Runs an Amazon Inspector assessment of the instance and fails on high severity findings.
-schemaVersion: 1.0
-
-phases:
-  - name: test
-    steps:
-      - name: InstallInspectorAgent
-        action: ExecuteBash
-        maxAttempts: 3
-        inputs:
-          commands:
-            - curl -fsSL -o /tmp/inspector-install https://inspector-agent.amazonaws.com/linux/latest/install
-            - bash /tmp/inspector-install
-
-      - name: RunAssessment
-        action: ExecuteBash
-        timeoutSeconds: 3600
-        inputs:
-          commands:
-            - |
-              set -euo pipefail
-              /opt/aws/awsagent/bin/awsagent status
-              echo "Inspector assessment finished without high severity findings."
-"""
-
-_DOC_SIMPLE_BOOT_TEST_LINUX = """\
-# Document version: @VERSION@
-name: simple-boot-test-linux
-description: Verifies that the instance booted and that system services are running.
-schemaVersion: 1.0
-
-phases:
-  - name: test
-    steps:
-      - name: VerifyBoot
-        action: ExecuteBash
-        inputs:
-          commands:
-            - |
-              state=$(systemctl is-system-running --wait || true)
-              echo "System state: $state"
-              [ "$state" = "running" ] || [ "$state" = "degraded" ]
-"""
-
-_DOC_REBOOT_TEST_LINUX = """\
-# Document version: @VERSION@
-name: reboot-test-linux
-description: Verifies that the instance reboots successfully.
-schemaVersion: 1.0
-
-phases:
-  - name: test
-    steps:
-      - name: RecordBootId
-        action: ExecuteBash
-        inputs:
-          commands:
-            - cat /proc/sys/kernel/random/boot_id > /var/tmp/imagebuilder-boot-id
-
-      - name: RebootInstance
-        action: Reboot
-        onFailure: Abort
-        maxAttempts: 2
-        inputs:
-          delaySeconds: 30
-
-      - name: VerifyReboot
-        action: ExecuteBash
-        inputs:
-          commands:
-            - |
-              if [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat /var/tmp/imagebuilder-boot-id)" ]; then
-                echo "The instance did not reboot." >&2
-                exit 1
-              fi
-              rm -f /var/tmp/imagebuilder-boot-id
-"""
-
-_DOC_PYTHON_3_LINUX = """\
-# Document version: @VERSION@
-name: python-3-linux
-description: Installs the Python 3 package from the distribution's repositories.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: InstallPython3
-        action: ExecuteBash
-        onFailure: Abort
-        maxAttempts: 3
-        inputs:
-          commands:
-            - |
-              if command -v dnf >/dev/null 2>&1; then
-                dnf install -y python3 python3-pip
-              elif command -v yum >/dev/null 2>&1; then
-                yum install -y python3 python3-pip
-              else
-                apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-pip
-              fi
-
-  - name: validate
-    steps:
-      - name: ValidatePython3
-        action: ExecuteBash
-        inputs:
-          commands:
-            - python3 --version
-            - python3 -c 'import ssl, sqlite3'
-"""
-
-_DOC_DOCKER_CE_LINUX = """\
-# Document version: @VERSION@
-name: docker-ce-linux
-description: Installs Docker Community Edition and lets ec2-user run docker without sudo.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: InstallDocker
-        action: ExecuteBash
-        onFailure: Abort
-        maxAttempts: 3
-        inputs:
-          commands:
-            - |
-              if command -v dnf >/dev/null 2>&1; then
-                dnf install -y docker
-              elif command -v yum >/dev/null 2>&1; then
-                amazon-linux-extras install -y docker || yum install -y docker
-              else
-                apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io
-              fi
-            - systemctl enable docker
-
-      - name: AddUserToDockerGroup
-        action: ExecuteBash
-        inputs:
-          commands:
-            - id ec2-user >/dev/null 2>&1 && usermod -aG docker ec2-user || true
-
-  - name: validate
-    steps:
-      - name: ValidateDocker
-        action: ExecuteBash
-        inputs:
-          commands:
-            - systemctl start docker
-            - docker info
-"""
-
-_DOC_POWERSHELL_WINDOWS = """\
-# Document version: @VERSION@
-name: powershell-windows
-description: Installs PowerShell 7 on Windows.
-schemaVersion: 1.0
-
-phases:
-  - name: build
-    steps:
-      - name: DownloadPowerShell
-        action: WebDownload
-        maxAttempts: 3
-        inputs:
-          - source: https://github.com/PowerShell/PowerShell/releases/download/v7.4.6/PowerShell-7.4.6-win-x64.msi
-            destination: C:\\Windows\\Temp\\PowerShell-7-win-x64.msi
-            overwrite: true
-
-      - name: InstallPowerShell
-        action: InstallMSI
-        onFailure: Abort
-        inputs:
-          path: C:\\Windows\\Temp\\PowerShell-7-win-x64.msi
-          reboot: Skip
-          properties:
-            ADD_PATH: '1'
-            REGISTER_MANIFEST: '1'
-
-      - name: Cleanup
-        action: DeleteFile
-        inputs:
-          - path: C:\\Windows\\Temp\\PowerShell-7-win-x64.msi
-
-  - name: validate
-    steps:
-      - name: ValidatePowerShell
-        action: ExecutePowerShell
-        inputs:
-          commands:
-            - |
-              $pwsh = Join-Path $env:ProgramFiles 'PowerShell\\7\\pwsh.exe'
-              if (-not (Test-Path $pwsh)) { throw 'pwsh.exe was not installed.' }
-              & $pwsh -NoProfile -Command '$PSVersionTable.PSVersion.ToString()'
-"""
-
-# --- Components ------------------------------------------------------------------------------
-
-_COMPONENTS: tuple[_ComponentSpec, ...] = (
-    (
-        "update-linux",
-        "Linux",
-        _AL_UBUNTU + ("Red Hat Enterprise Linux 9",),
-        "Updates Linux with the latest security updates.",
-        (
-            ("1.0.0", "2024-02-14T18:21:37.412Z"),
-            ("1.0.1", "2024-09-05T16:04:12.088Z"),
-            ("1.0.2", "2025-06-19T20:47:53.731Z"),
-        ),
-        _DOC_UPDATE_LINUX,
-    ),
-    (
-        "update-windows",
-        "Windows",
-        _WINDOWS,
-        "Updates Microsoft Windows with the latest security updates.",
-        (
-            ("1.0.0", "2024-01-23T22:10:05.547Z"),
-            ("1.0.1", "2024-11-07T17:33:48.209Z"),
-            ("1.0.2", "2025-08-12T19:58:26.964Z"),
-        ),
-        _DOC_UPDATE_WINDOWS,
-    ),
-    (
-        "amazon-cloudwatch-agent-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Installs the latest version of the Amazon CloudWatch agent. This component installs "
-        "only the agent; you must take additional steps to configure and use it.",
-        (
-            ("1.0.0", "2024-03-28T15:42:19.630Z"),
-            ("1.0.1", "2024-12-10T21:16:03.175Z"),
-            ("1.1.0", "2025-09-23T18:05:44.502Z"),
-        ),
-        _DOC_CLOUDWATCH_AGENT_LINUX,
-    ),
-    (
-        "aws-cli-version-2-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Installs the latest version of the AWS CLI version 2, and creates the symlink "
-        "/usr/bin/aws that points to the installed application.",
-        (
-            ("1.0.0", "2024-04-16T19:27:51.304Z"),
-            ("1.0.9", "2025-03-04T17:12:36.819Z"),
-            ("1.0.10", "2025-10-28T16:39:02.447Z"),
-        ),
-        _DOC_AWS_CLI_V2_LINUX,
-    ),
-    (
-        "stig-build-linux-high",
-        "Linux",
-        _AL + ("Red Hat Enterprise Linux 8", "Red Hat Enterprise Linux 9"),
-        "Applies the high, medium, and low severity STIG settings to Amazon Linux and Red Hat "
-        "Enterprise Linux instances.",
-        (
-            ("2024.1.0", "2024-03-05T20:14:27.951Z"),
-            ("2024.4.0", "2024-12-17T18:49:10.336Z"),
-            ("2025.2.0", "2025-07-08T19:31:58.720Z"),
-        ),
-        _DOC_STIG_BUILD_LINUX_HIGH,
-    ),
-    (
-        "inspector-test-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Runs an Amazon Inspector assessment of the instance and fails the test on high severity findings.",
-        (
-            ("1.0.0", "2024-05-09T16:58:24.444Z"),
-            ("1.0.1", "2025-02-20T18:26:15.093Z"),
-        ),
-        _DOC_INSPECTOR_TEST_LINUX,
-    ),
-    (
-        "simple-boot-test-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Verifies that the instance boots and that its system services are running.",
-        (
-            ("1.0.0", "2024-06-11T17:03:49.218Z"),
-            ("1.1.0", "2025-05-13T15:44:31.662Z"),
-        ),
-        _DOC_SIMPLE_BOOT_TEST_LINUX,
-    ),
-    (
-        "reboot-test-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Verifies that the instance can reboot successfully.",
-        (
-            ("1.0.0", "2024-06-11T17:05:12.870Z"),
-            ("1.0.1", "2025-04-29T19:18:57.305Z"),
-        ),
-        _DOC_REBOOT_TEST_LINUX,
-    ),
-    (
-        "python-3-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Installs the Python 3 package from the distribution's repositories.",
-        (
-            ("1.0.0", "2024-07-02T20:36:40.159Z"),
-            ("1.1.0", "2025-01-14T16:22:08.984Z"),
-            ("2.0.0", "2026-01-27T18:11:45.537Z"),
-        ),
-        _DOC_PYTHON_3_LINUX,
-    ),
-    (
-        "docker-ce-linux",
-        "Linux",
-        _AL_UBUNTU,
-        "Installs Docker Community Edition and enables the ec2-user user to manage docker without using sudo.",
-        (
-            ("1.0.0", "2024-08-20T21:49:33.726Z"),
-            ("1.0.1", "2025-11-04T17:57:19.411Z"),
-        ),
-        _DOC_DOCKER_CE_LINUX,
-    ),
-    (
-        "powershell-windows",
-        "Windows",
-        _WINDOWS,
-        "Installs PowerShell 7 on Windows.",
-        (
-            ("1.0.0", "2024-10-01T18:40:26.093Z"),
-            ("1.1.0", "2025-12-09T19:02:51.648Z"),
-        ),
-        _DOC_POWERSHELL_WINDOWS,
-    ),
-)
-
-# --- Parent images ---------------------------------------------------------------------------
-
-_IMAGES: tuple[_ImageSpec, ...] = (
-    (
-        "amazon-linux-2023-x86",
-        "Linux",
-        "Amazon Linux 2023",
-        "Amazon Linux 2023 AMI (x86_64) managed by EC2 Image Builder",
-        (
-            ("2025.9.18", "2025-09-18T06:12:44.318Z"),
-            ("2025.10.16", "2025-10-16T05:58:31.902Z"),
-            ("2025.11.20", "2025-11-20T06:07:19.455Z"),
-            ("2026.1.15", "2026-01-15T06:21:08.763Z"),
-        ),
-    ),
-    (
-        "amazon-linux-2023-arm64",
-        "Linux",
-        "Amazon Linux 2023",
-        "Amazon Linux 2023 AMI (arm64) managed by EC2 Image Builder",
-        (
-            ("2025.9.18", "2025-09-18T06:15:02.641Z"),
-            ("2025.10.16", "2025-10-16T06:01:57.128Z"),
-            ("2025.11.20", "2025-11-20T06:10:43.876Z"),
-        ),
-    ),
-    (
-        "amazon-linux-2-x86",
-        "Linux",
-        "Amazon Linux 2",
-        "Amazon Linux 2 AMI (x86_64) managed by EC2 Image Builder",
-        (
-            ("2025.9.11", "2025-09-11T07:03:25.540Z"),
-            ("2025.10.9", "2025-10-09T06:48:12.367Z"),
-            ("2025.11.13", "2025-11-13T07:15:39.091Z"),
-        ),
-    ),
-    (
-        "ubuntu-server-22-lts-x86",
-        "Linux",
-        "Ubuntu 22",
-        "Ubuntu Server 22.04 LTS AMI (x86_64) managed by EC2 Image Builder",
-        (
-            ("2025.8.28", "2025-08-28T09:26:50.214Z"),
-            ("2025.10.2", "2025-10-02T09:11:37.689Z"),
-            ("2025.11.6", "2025-11-06T09:34:05.902Z"),
-        ),
-    ),
-    (
-        "windows-server-2022-english-full-base-x86",
-        "Windows",
-        "Microsoft Windows Server 2022",
-        "Microsoft Windows Server 2022 Full Locale English AMI managed by EC2 Image Builder",
-        (
-            ("2025.9.10", "2025-09-10T12:40:17.533Z"),
-            ("2025.10.15", "2025-10-15T12:52:46.120Z"),
-            ("2025.11.12", "2025-11-12T12:37:58.804Z"),
-        ),
-    ),
-)
+_BUILTIN = "amazon.yaml"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_PLATFORMS = ("Linux", "Windows", "macOS")
+_FIELDS = {
+    "components": {
+        "name", "platform", "versions", "type", "description", "supportedOsVersions", "document",
+        "parameters", "owner", "account", "regions",
+    },
+    "images": {"name", "platform", "osVersion", "versions", "type", "description", "owner", "account", "regions"},
+    "workflows": {"name", "type", "versions", "description", "document", "parameters", "owner", "account", "regions"},
+}  # fmt: skip
+_REQUIRED = {
+    "components": ("name", "platform", "versions"),
+    "images": ("name", "platform", "osVersion", "versions"),
+    "workflows": ("name", "type", "versions"),
+}
 
 
-# --- Expansion -------------------------------------------------------------------------------
+# The C loader and dumper, where PyYAML has them: the built-in catalog reads ~100 documents per process.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def _partition(region: str) -> str:
+def _dump(doc: dict[str, Any]) -> str:
+    return "# Document version: @VERSION@\n" + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=120)
+
+
+def partition(region: str) -> str:
     """ARN partition of a region (``aws``, ``aws-cn`` or ``aws-us-gov``)."""
     if region.startswith("cn-"):
         return "aws-cn"
@@ -676,94 +123,497 @@ def _partition(region: str) -> str:
     return "aws"
 
 
-def _arn(region: str, resource_type: str, name: str, version: str) -> str:
-    return f"arn:{_partition(region)}:imagebuilder:{region}:{ACCOUNT}:{resource_type}/{name}/{version}/{BUILD_NUMBER}"
+# --- parsed entries --------------------------------------------------------------------------
 
 
-def _ami_id(name: str, version: str, region: str) -> str:
-    digest = hashlib.sha256(f"{name}|{version}|{region}".encode()).hexdigest()
-    return f"ami-{digest[:17]}"
+@dataclass(frozen=True)
+class Entry:
+    """One catalog entry: a resource family (all its versions) of one kind, owner and name."""
+
+    kind: str
+    name: str
+    owner: str
+    account: str
+    versions: tuple[tuple[str, str], ...]
+    """(semantic version, dateCreated) in ascending version order."""
+    fields: dict[str, Any]
+    """Kind-specific fields: platform, type, description, document template, parameters, ..."""
+    regions: frozenset[str] | None = None
+    where: str = ""
+    """``FILE:LINE:COL: KIND[i] 'name'`` for messages."""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.owner, self.name)
+
+
+def _fail(where: str, message: str) -> ValueError:
+    return ValueError(f"{where}: {message}")
+
+
+def _version_key(text: str) -> tuple[int, int, int]:
+    major, minor, patch = (int(n) for n in text.split("/")[0].split("."))
+    return (major, minor, patch)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _default_date(name: str, version: str, index: int, count: int) -> str:
+    """A plausible, deterministic dateCreated: from a dated version (2025.9.18), else spread by order."""
+    jitter = int(hashlib.sha256(f"{name}|{version}".encode()).hexdigest()[:8], 16)
+    match = _VERSION.match(version)
+    assert match
+    year, month, day = (int(g) for g in match.groups())
+    try:
+        base = dt.datetime(year, month, day, 5, tzinfo=dt.UTC) if 2000 <= year <= 2100 else None
+    except ValueError:
+        base = None
+    if base is None:
+        base = dt.datetime(2024, 1, 15, tzinfo=dt.UTC) + dt.timedelta(days=index * (600 // max(count, 1)))
+    return _iso(base + dt.timedelta(seconds=jitter % 7200, milliseconds=jitter % 1000))
+
+
+def _parse_versions(raw: Any, name: str, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail(where, "'versions' must be a non-empty list of x.y.z versions")
+    items: list[tuple[str, str | None]] = []
+    for item in raw:
+        date: Any = None
+        if isinstance(item, dict):
+            unknown = set(item) - {"version", "date"}
+            if unknown or "version" not in item:
+                raise _fail(where, f"a versions item is 'x.y.z' or {{version, date}}, got {item!r}")
+            version, date = item["version"], item.get("date")
+        else:
+            version = item
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise _fail(where, f"bad version {version!r}: use <major>.<minor>.<patch>, e.g. '1.0.0' (quote it)")
+        if any(int(n) > MAX_NODE for n in version.split(".")):
+            raise _fail(where, f"bad version {version!r}: each node must be at most {MAX_NODE}")
+        if isinstance(date, dt.datetime):
+            date = _iso(date if date.tzinfo else date.replace(tzinfo=dt.UTC))
+        elif isinstance(date, dt.date):
+            date = _iso(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC))
+        elif date is not None:
+            try:
+                date = _iso(dt.datetime.fromisoformat(str(date).replace("Z", "+00:00")).replace(tzinfo=dt.UTC))
+            except ValueError:
+                raise _fail(where, f"bad date {date!r} for version {version}: use ISO 8601") from None
+        items.append((version, date))
+    seen = [v for v, _ in items]
+    duplicates = sorted({v for v in seen if seen.count(v) > 1})
+    if duplicates:
+        raise _fail(where, f"duplicate versions {', '.join(duplicates)}")
+    items.sort(key=lambda item: _version_key(item[0]))
+    return tuple(
+        (v, d or _default_date(name, v, i, len(items))) for i, (v, d) in enumerate(items)
+    )
+
+
+def _string_list(raw: Any, member: str, where: str) -> list[str]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) and v for v in raw):
+        raise _fail(where, f"'{member}' must be a non-empty list of strings")
+    return list(raw)
+
+
+def _parameters(raw: Any, where: str) -> list[dict[str, Any]]:
+    """`parameters:` of an entry without a document: [{name, type, default, description}]."""
+    if not isinstance(raw, list):
+        raise _fail(where, "'parameters' must be a list of {name, type, default, description}")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise _fail(where, f"a parameter needs a 'name', got {item!r}")
+        unknown = set(item) - {"name", "type", "default", "description"}
+        if unknown:
+            raise _fail(where, f"unknown parameter fields {sorted(unknown)} in {item['name']!r}")
+        out.append(item)
+    return out
+
+
+def _generic_component(name: str, platform: str, type_: str, description: str, parameters: list[Any]) -> str:
+    """A short AWSTOE document for an entry that gives no document of its own."""
+    action = "ExecutePowerShell" if platform == "Windows" else "ExecuteBash"
+    doc: dict[str, Any] = {"name": name, "description": description, "schemaVersion": 1.0}
+    if parameters:
+        doc["parameters"] = [
+            {p["name"]: {k: str(v) for k, v in p.items() if k != "name"} | {"type": str(p.get("type", "string"))}}
+            for p in parameters
+        ]
+
+    def step(phase: str) -> dict[str, Any]:
+        return {
+            "name": phase.capitalize(),
+            "action": action,
+            "onFailure": "Abort",
+            "inputs": {"commands": [f"echo '{name} @VERSION@: {phase}'"]},
+        }
+
+    phases = ["test"] if type_ == "TEST" else ["build", "validate"]
+    doc["phases"] = [{"name": phase, "steps": [step(phase)]} for phase in phases]
+    return _dump(doc)
+
+
+_BUILD_ID = {"instanceId.$": "$.stepOutputs.LaunchBuildInstance.instanceId"}
+_TEST_ID = {"instanceId.$": "$.stepOutputs.LaunchTestInstance.instanceId"}
+_WORKFLOW_STEPS = {
+    "BUILD": [
+        ("LaunchBuildInstance", "LaunchInstance", {"waitFor": "ssmAgent"}),
+        ("ApplyBuildComponents", "ExecuteComponents", _BUILD_ID),
+        ("CreateOutputImage", "CreateImage", _BUILD_ID),
+        ("TerminateBuildInstance", "TerminateInstance", _BUILD_ID),
+    ],
+    "TEST": [
+        ("LaunchTestInstance", "LaunchInstance", {"waitFor": "ssmAgent"}),
+        ("RunTestComponents", "ExecuteComponents", _TEST_ID),
+        ("TerminateTestInstance", "TerminateInstance", _TEST_ID),
+    ],
+    "DISTRIBUTION": [
+        ("DistributeImage", "DistributeImage", {"region.$": "$.parameters.region"}),
+    ],
+}  # fmt: skip
+
+
+def _generic_workflow(name: str, type_: str, description: str, parameters: list[Any]) -> str:
+    doc: dict[str, Any] = {"name": name, "description": description, "schemaVersion": 1.0}
+    declared = [{k: str(v) for k, v in p.items()} | {"type": str(p.get("type", "string"))} for p in parameters]
+    if type_ == "DISTRIBUTION" and not any(p["name"] == "region" for p in declared):
+        declared.append({"name": "region", "type": "string", "default": "us-east-1"})
+    if declared:
+        doc["parameters"] = declared
+    doc["steps"] = [
+        {"name": step, "action": action, "onFailure": "Abort", "inputs": dict(inputs)}
+        for step, action, inputs in _WORKFLOW_STEPS[type_]
+    ]
+    return _dump(doc)
+
+
+def _entry(kind: str, raw: Any, where: str) -> Entry:
+    if not isinstance(raw, dict):
+        raise _fail(where, "an entry must be a mapping")
+    name = raw.get("name")
+    if isinstance(name, str):
+        where = f"{where} '{name}'"
+    unknown = sorted(set(raw) - _FIELDS[kind])
+    if unknown:
+        raise _fail(where, f"unknown fields {unknown}; {kind} entries take {sorted(_FIELDS[kind])}")
+    missing = [k for k in _REQUIRED[kind] if k not in raw]
+    if missing:
+        raise _fail(where, f"missing required fields {missing}")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _fail(where, f"bad name {name!r}: lower case letters, digits, '-' and '_'")
+    owner = raw.get("owner", OWNER)
+    if owner not in OWNERS:
+        raise _fail(where, f"bad owner {owner!r}: use one of {', '.join(OWNERS)}")
+    account = raw.get("account", OWNERS[owner])
+    if owner == OWNER and account != ACCOUNT:
+        raise _fail(where, "Amazon entries always have the ARN account 'aws'")
+    if not isinstance(account, str) or not _NAME.match(account) or account.isdigit() and len(account) != 12:
+        raise _fail(where, f"bad account {account!r}")
+    regions = None
+    if "regions" in raw:
+        regions = frozenset(_string_list(raw["regions"], "regions", where))
+        bad = sorted(r for r in regions if not _REGION.match(r))
+        if bad:
+            raise _fail(where, f"bad regions {bad}")
+    versions = _parse_versions(raw["versions"], name, where)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(where, "'description' must be a string")
+    fields: dict[str, Any] = {"description": description}
+    if kind in ("components", "images"):
+        platform = raw["platform"]
+        if platform not in _PLATFORMS:
+            raise _fail(where, f"bad platform {platform!r}: use one of {', '.join(_PLATFORMS)}")
+        fields["platform"] = platform
+    if kind == "images":
+        if not isinstance(raw["osVersion"], str) or not raw["osVersion"]:
+            raise _fail(where, "'osVersion' must be a string")
+        image_type = raw.get("type", "AMI")
+        if image_type not in ("AMI", "Docker"):
+            raise _fail(where, f"bad type {image_type!r}: use AMI or Docker")
+        fields.update(osVersion=raw["osVersion"], type=image_type)
+    else:
+        fields.update(_document_fields(kind, raw, name, fields.get("platform", ""), description, versions, where))
+    if kind == "components":
+        default_os = {"Windows": ["Microsoft Windows Server 2022"], "macOS": ["macOS 14"]}
+        fields["supportedOsVersions"] = (
+            _string_list(raw["supportedOsVersions"], "supportedOsVersions", where)
+            if "supportedOsVersions" in raw
+            else default_os.get(fields["platform"], ["Amazon Linux 2023"])
+        )
+    return Entry(kind, name, owner, account, versions, fields, regions, where)
+
+
+def _document_fields(
+    kind: str, raw: dict[str, Any], name: str, platform: str, description: str, versions: Any, where: str
+) -> dict[str, Any]:
+    """Document template, type and parameters of a component or workflow entry (read once, not per region)."""
+    types = ("BUILD", "TEST") if kind == "components" else ("BUILD", "TEST", "DISTRIBUTION")
+    declared_type = raw.get("type")
+    if declared_type is not None and declared_type not in types:
+        raise _fail(where, f"bad type {declared_type!r}: use one of {', '.join(types)}")
+    if "document" in raw and "parameters" in raw:
+        raise _fail(where, "give either 'document' (its parameters are read from it) or 'parameters', not both")
+    if "document" in raw:
+        template = raw["document"]
+        if not isinstance(template, str):
+            raise _fail(where, "'document' must be a string holding the YAML document")
+        if len(template) > 16000:
+            raise _fail(where, "'document' is longer than 16000 characters")
+    elif kind == "components":
+        params = _parameters(raw.get("parameters", []), where)
+        template = _generic_component(name, platform, declared_type or "BUILD", description or name, params)
+    else:
+        params = _parameters(raw.get("parameters", []), where)
+        template = _generic_workflow(name, str(declared_type), description or name, params)
+    try:
+        doc = yaml.load(template.replace(_VERSION_MARK, versions[0][0]), Loader=_Loader)  # noqa: S506 - safe loader
+    except yaml.YAMLError as exc:
+        raise _fail(where, f"'document' is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or str(doc.get("schemaVersion")) != "1.0":
+        raise _fail(where, "'document' must be a YAML mapping with schemaVersion 1.0")
+    try:
+        if kind == "components":
+            type_ = component_type(doc)
+            parameters = component_parameters(doc)
+        else:
+            if not isinstance(doc.get("steps"), list) or not doc["steps"]:
+                raise _fail(where, "a workflow document needs a list of 'steps'")
+            type_ = str(declared_type)
+            parameters = workflow_parameters(doc)
+    except SandboxError as exc:
+        raise _fail(where, str(exc).split(" is not valid. ", 1)[-1]) from None
+    if declared_type is not None and declared_type != type_:
+        raise _fail(where, f"'type' is {declared_type} but the document makes it {type_}")
+    return {"template": template, "type": type_, "parameters": parameters}
+
+
+def _line_of(node: yaml.Node | None, path: str) -> str:
+    if node is None:
+        return path
+    mark = node.start_mark
+    return f"{path}:{mark.line + 1}:{mark.column + 1}"
+
+
+def parse(text: str, source: str) -> list[Entry]:
+    """Entries of one catalog file (YAML or JSON): ``{components: [...], images: [...], workflows: [...]}``.
+
+    Raises ValueError naming the file, the entry's line and column, its kind, index and name.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if root is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or exc
+        raise ValueError(f"{at}: not valid YAML or JSON: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{_line_of(root, source)}: a catalog file is a mapping of components, images, workflows")
+    unknown = sorted(str(k) for k in set(data) - set(KINDS))
+    if unknown:
+        raise ValueError(f"{_line_of(root, source)}: unknown sections {unknown}; use {', '.join(KINDS)}")
+    nodes = {key.value: value for key, value in root.value} if isinstance(root, yaml.MappingNode) else {}
+    entries = []
+    for kind in KINDS:
+        items = data.get(kind) or []
+        if not isinstance(items, list):
+            raise ValueError(f"{_line_of(nodes.get(kind), source)}: '{kind}' must be a list of entries")
+        seq = nodes.get(kind)
+        item_nodes = seq.value if isinstance(seq, yaml.SequenceNode) else []
+        for i, raw in enumerate(items):
+            node = item_nodes[i] if i < len(item_nodes) else None
+            entries.append(_entry(kind, raw, f"{_line_of(node, source)}: {kind}[{i}]"))
+    return entries
+
+
+def load_file(path: str) -> list[Entry]:
+    """Entries of a ``--catalog`` file; ValueError (naming the file) when it is missing or malformed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"catalog file {path}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"catalog file {path}: cannot be read: {exc}") from None
+    return parse(text, path)
 
 
 @functools.cache
-def _components(region: str) -> tuple[dict[str, Any], ...]:
-    out: list[dict[str, Any]] = []
-    for name, platform, os_versions, description, versions, template in _COMPONENTS:
-        for version, date_created in versions:
-            data = template.replace(_VERSION_MARK, version)
-            document = yaml.safe_load(data)
-            component: dict[str, Any] = {
-                "arn": _arn(region, "component", name, version),
-                "name": name,
+def _builtin() -> tuple[Entry, ...]:
+    text = resources.files("imagesync.sandbox").joinpath("catalog_data", _BUILTIN).read_text(encoding="utf-8")
+    # The built-in file is trusted and large: read it once, without per-entry line marks.
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    return tuple(_entry(kind, raw, f"{_BUILTIN}: {kind}[{i}]") for kind in KINDS for i, raw in enumerate(data[kind]))
+
+
+# --- expansion per region --------------------------------------------------------------------
+
+
+def _arn(region: str, account: str, type_path: str, name: str, version: str) -> str:
+    return f"arn:{partition(region)}:imagebuilder:{region}:{account}:{type_path}/{name}/{version}/{BUILD_NUMBER}"
+
+
+def _type_path(entry: Entry) -> str:
+    if entry.kind == "workflows":
+        return f"workflow/{entry.fields['type'].lower()}"
+    return ARN_TYPES[entry.kind]
+
+
+def _image_id(name: str, version: str, region: str) -> str:
+    return hashlib.sha256(f"{name}|{version}|{region}".encode()).hexdigest()
+
+
+def _records(entry: Entry, region: str) -> list[Record]:
+    f = entry.fields
+    out: list[Record] = []
+    for version, date in entry.versions:
+        arn = _arn(region, entry.account, _type_path(entry), entry.name, version)
+        if entry.kind == "components":
+            record: Record = {
+                "arn": arn,
+                "name": entry.name,
                 "version": version,
-                "description": description,
-                "type": component_type(document),
-                "platform": platform,
-                "supportedOsVersions": list(os_versions),
+                "description": f["description"],
+                "type": f["type"],
+                "platform": f["platform"],
+                "supportedOsVersions": list(f["supportedOsVersions"]),
                 "state": {"status": "ACTIVE"},
             }
-            parameters = component_parameters(document)
-            if parameters:
-                component["parameters"] = parameters
-            component.update(
-                {
-                    "owner": OWNER,
-                    "data": data,
-                    "encrypted": True,
-                    "dateCreated": date_created,
-                    "tags": {},
-                }
+            if f["parameters"]:
+                record["parameters"] = copy.deepcopy(f["parameters"])
+            record.update(
+                owner=entry.owner,
+                data=f["template"].replace(_VERSION_MARK, version),
+                encrypted=True,
+                dateCreated=date,
+                tags={},
             )
-            out.append(component)
-    return tuple(out)
+        elif entry.kind == "workflows":
+            record = {
+                "arn": arn,
+                "name": entry.name,
+                "version": version,
+                "description": f["description"],
+                "type": f["type"],
+                "state": {"status": "ACTIVE"},
+                "owner": entry.owner,
+                "data": f["template"].replace(_VERSION_MARK, version),
+                "dateCreated": date,
+                "tags": {},
+            }
+            if f["parameters"]:
+                record["parameters"] = copy.deepcopy(f["parameters"])
+        else:
+            digest = _image_id(entry.name, version, region)
+            if f["type"] == "AMI":
+                outputs: Record = {
+                    "amis": [
+                        {
+                            "region": region,
+                            "image": f"ami-{digest[:17]}",
+                            "name": f"{entry.name} {version}",
+                            "description": f["description"] or entry.name,
+                        }
+                    ]
+                }
+            else:
+                host = f"{digest[:12]}.dkr.ecr.{region}.amazonaws.com"
+                outputs = {"containers": [{"region": region, "imageUris": [f"{host}/{entry.name}:{version}"]}]}
+            record = {
+                "arn": arn,
+                "type": f["type"],
+                "name": entry.name,
+                "version": f"{version}/{BUILD_NUMBER}",
+                "platform": f["platform"],
+                "osVersion": f["osVersion"],
+                "state": {"status": "AVAILABLE"},
+                "dateCreated": date,
+                "outputResources": outputs,
+                "tags": {},
+                "buildType": "SCHEDULED",
+                "imageSource": "AMAZON_MANAGED" if entry.owner == OWNER else "AWS_MARKETPLACE",
+            }
+        out.append(record)
+    return out
+
+
+@dataclass
+class _Regional:
+    """One region's catalog: records per kind and owner (listing order), and per ARN family."""
+
+    listed: dict[tuple[str, str], list[Record]] = field(default_factory=dict)
+    families: dict[str, list[Record]] = field(default_factory=dict)
+
+
+class Catalog:
+    """The built-in entries plus ``--catalog`` files, expanded lazily once per region."""
+
+    def __init__(self, files: tuple[str, ...] = ()) -> None:
+        merged: dict[tuple[str, str, str], Entry] = {e.key: e for e in _builtin()}
+        for path in files:
+            for entry in load_file(path):
+                # A later entry of the same kind, owner and name replaces an earlier one entirely.
+                merged.pop(entry.key, None)
+                merged[entry.key] = entry
+        self.entries: tuple[Entry, ...] = tuple(merged.values())
+        self.accounts = frozenset(e.account for e in self.entries) | {ACCOUNT}
+        """ARN account segments the catalog answers for (``aws`` and the file entries' owners)."""
+        self._regions: dict[str, _Regional] = {}
+        self._lock = threading.Lock()
+
+    def _region(self, region: str) -> _Regional:
+        cached = self._regions.get(region)
+        if cached is not None:
+            return cached
+        with self._lock:
+            if region not in self._regions:
+                regional = _Regional()
+                for entry in sorted(self.entries, key=lambda e: (e.kind, e.owner, e.name)):
+                    if entry.regions is not None and region not in entry.regions:
+                        continue
+                    records = _records(entry, region)
+                    regional.listed.setdefault((entry.kind, entry.owner), []).extend(records)
+                    base = records[0]["arn"].rsplit("/", 2)[0] + "/"
+                    regional.families[base] = records
+                self._regions[region] = regional
+            return self._regions[region]
+
+    def owned(self, region: str, collection: str, owner: str) -> list[Record]:
+        """What ListX with this ownership filter shows in ``region`` (shared records: do not mutate)."""
+        return self._region(region).listed.get((collection, owner), [])
+
+    def family(self, region: str, base: str) -> list[Record]:
+        """Every version of the family whose ARN starts with ``base`` (``arn:...:aws:component/NAME/``)."""
+        return self._region(region).families.get(base, [])
 
 
 @functools.cache
-def _images(region: str) -> tuple[dict[str, Any], ...]:
-    out: list[dict[str, Any]] = []
-    for name, platform, os_version, ami_description, versions in _IMAGES:
-        for version, date_created in versions:
-            out.append(
-                {
-                    "arn": _arn(region, "image", name, version),
-                    "type": "AMI",
-                    "name": name,
-                    "version": f"{version}/{BUILD_NUMBER}",
-                    "platform": platform,
-                    "osVersion": os_version,
-                    "state": {"status": "AVAILABLE"},
-                    "dateCreated": date_created,
-                    "outputResources": {
-                        "amis": [
-                            {
-                                "region": region,
-                                "image": _ami_id(name, version, region),
-                                "name": f"{name} {version}",
-                                "description": ami_description,
-                            }
-                        ]
-                    },
-                    "tags": {},
-                    "buildType": "SCHEDULED",
-                    "imageSource": "AMAZON_MANAGED",
-                }
-            )
-    return tuple(out)
+def default() -> Catalog:
+    """The built-in catalog, shared by every backend that has no ``--catalog`` files."""
+    return Catalog()
 
 
-def components(region: str) -> list[dict[str, Any]]:
-    """Every AWS-managed component build version in ``region``, as ``Component``-shaped dicts.
-
-    One entry per (name, semantic version), each with build ``/1``, in table order (by name
-    as listed, versions ascending). The result is a fresh deep copy.
-    """
-    return copy.deepcopy(list(_components(region)))
+def for_files(files: tuple[str, ...]) -> Catalog:
+    """The catalog a backend with these ``--catalog`` files uses (the shared default when there are none)."""
+    return Catalog(tuple(files)) if files else default()
 
 
-def images(region: str) -> list[dict[str, Any]]:
-    """Every AWS-managed parent image build version in ``region``, as ``Image``-shaped dicts.
+def components(region: str) -> list[Record]:
+    """Every built-in AWS-managed component build version in ``region`` (a deep copy), by name then version."""
+    return copy.deepcopy(default().owned(region, "components", OWNER))
 
-    One entry per (name, version), each with build ``/1``, in table order (versions
-    ascending). The result is a fresh deep copy.
-    """
-    return copy.deepcopy(list(_images(region)))
+
+def images(region: str) -> list[Record]:
+    """Every built-in AWS-managed image build version in ``region`` (a deep copy), by name then version."""
+    return copy.deepcopy(default().owned(region, "images", OWNER))
+
+
+def workflows(region: str) -> list[Record]:
+    """Every built-in AWS-managed workflow build version in ``region`` (a deep copy), by name then version."""
+    return copy.deepcopy(default().owned(region, "workflows", OWNER))
+

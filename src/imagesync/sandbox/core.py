@@ -323,6 +323,9 @@ class Core:
         self.versioning = versioning
         self.settings = settings or Settings()
         self.clock = Clock(self.settings.clock_speed)
+        # Resources the caller does not own (AWS-managed, third-party, Marketplace): the built-in
+        # catalog plus --catalog files, read once here so a bad file fails at startup.
+        self.catalog = catalog.for_files(self.settings.catalog_files)
         # `tick_*` methods bring time-driven state (builds, schedules, lifecycle rules) up to the
         # clock before every call, in name order, so what a call sees is what that time implies.
         self.ticks = [getattr(self, attr) for attr in sorted(dir(self)) if attr.startswith("tick_")]
@@ -378,15 +381,11 @@ class Core:
     def _versions(
         self, req: Request, collection: str, region: str, account: str, name: str, type_: str
     ) -> list[Record]:
-        """Every version (and build) of one versioned resource family, own or Amazon's."""
-        if account == "aws":
-            pool: Iterable[Record] = {
-                "components": catalog.components,
-                "images": catalog.images,
-            }.get(collection, lambda _region: [])(region)
-        else:
-            pool = req.table(collection).values()
+        """Every version (and build) of one versioned resource family, own or the catalog's."""
         base = f"arn:{partition(region)}:imagebuilder:{region}:{account}:{type_}/{name}/"
+        if account in self.catalog.accounts:
+            return self.catalog.family(region, base)
+        pool: Iterable[Record] = req.table(collection).values()
         return [r for r in pool if r["arn"].startswith(base)]
 
     def _resolve(self, req: Request, collection: str, arn: str, member: str) -> Record | None:
@@ -395,7 +394,7 @@ class Core:
         if ref.region != req.region:
             return None
         family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
-        if ref.account not in ("aws", req.account):
+        if ref.account != req.account and ref.account not in self.catalog.accounts:
             # Another account's resource exists for the caller only where its owner's policy shares it.
             family = [r for r in family if sharing.granted(req.state, collection, r["arn"], req.account, sharing.GET)]
         if ref.version is None:
@@ -480,11 +479,11 @@ class Core:
             return req.own(collection)
         if owner == "Shared":
             return sharing.shared_with(req.state, collection, req.region, req.account)
-        if owner == "Amazon":
-            if collection == "images":
-                return [dict(r, owner=catalog.OWNER) for r in catalog.images(req.region)]
-            return catalog.components(req.region) if collection == "components" else []
-        return []  # Shared, ThirdParty and AWSMarketplace hold nothing in the sandbox
+        if owner in catalog.OWNERS:  # Amazon, ThirdParty, AWSMarketplace
+            rows = self.catalog.owned(req.region, collection, owner)
+            # The Image shape has no owner member; ListImages rows (ImageVersion) do.
+            return [dict(r, owner=owner) for r in rows] if collection == "images" else list(rows)
+        return []
 
 
 # --- helpers ----------------------------------------------------------------------------------
