@@ -10,11 +10,9 @@ service is undocumented are in `core`.
 from __future__ import annotations
 
 import copy
-import hashlib
-from collections.abc import Callable
 from typing import Any
 
-from imagesync.sandbox import sharing
+from imagesync.sandbox import schedules, sharing
 from imagesync.sandbox.builds import BuildOperations
 from imagesync.sandbox.core import (
     LABELS,
@@ -520,6 +518,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         if schedule is not None:
             schedule.setdefault("timezone", "UTC")
             schedule.setdefault("pipelineExecutionStartCondition", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE")
+            schedules.validate(schedule)
         tests = dict(p.get("imageTestsConfiguration") or {})
         tests.setdefault("imageTestsEnabled", True)
         tests.setdefault("timeoutMinutes", 720)
@@ -539,7 +538,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             "workflows": p.get("workflows"),
             "loggingConfiguration": p.get("loggingConfiguration"),
             "imageTags": p.get("imageTags"),
-            "consecutiveFailures": 0,
+            **self._pipeline_run_fields(req, schedule),
         }
 
     def op_create_image_pipeline(self, req: Request) -> Record:
@@ -614,128 +613,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         self._delete(req, "lifecyclePolicies", req.params["lifecyclePolicyArn"])
         return {"lifecyclePolicyArn": req.params["lifecyclePolicyArn"]}
 
-    # --- images ---------------------------------------------------------------------------------
-
-    def op_start_image_pipeline_execution(self, req: Request) -> Record:
-        pipeline = self._get(req, "imagePipelines", req.params["imagePipelineArn"])
-        if pipeline.get("imageRecipeArn"):
-            recipe = self._must_resolve(req, "imageRecipes", pipeline["imageRecipeArn"], "imageRecipeArn")
-            recipe_key, image_type = "imageRecipe", "AMI"
-        else:
-            recipe = self._must_resolve(req, "containerRecipes", pipeline["containerRecipeArn"], "containerRecipeArn")
-            recipe_key, image_type = "containerRecipe", "DOCKER"
-        base = req.arn("images", recipe["name"], recipe["version"])
-        build = (
-            max((build_of(r) for r in req.table("images").values() if r["arn"].startswith(base + "/")), default=0) + 1
-        )
-        arn = f"{base}/{build}"
-        distribution = req.table("distributionConfigurations").get(pipeline.get("distributionConfigurationArn") or "")
-        regions = [d["region"] for d in distribution["distributions"]] if distribution else [req.region]
-        ami_seed = hashlib.sha256(arn.encode()).hexdigest()
-        outputs: Record = (
-            {
-                "amis": [
-                    {
-                        "region": r,
-                        "image": f"ami-{hashlib.sha256((ami_seed + r).encode()).hexdigest()[:17]}",
-                        "name": f"{recipe['name']} {recipe['version']}/{build}",
-                        "accountId": req.account,
-                    }
-                    for r in regions
-                ]
-            }
-            if image_type == "AMI"
-            else {
-                "containers": [
-                    {
-                        "region": r,
-                        "imageUris": [
-                            f"{req.account}.dkr.ecr.{r}.amazonaws.com/"
-                            f"{recipe['targetRepository']['repositoryName']}:{recipe['version']}-{build}"
-                        ],
-                    }
-                    for r in regions
-                ]
-            }
-        )
-        req.table("images")[arn] = {
-            "arn": arn,
-            "type": image_type,
-            "name": recipe["name"],
-            "version": f"{recipe['version']}/{build}",
-            "platform": recipe["platform"],
-            "enhancedImageMetadataEnabled": pipeline.get("enhancedImageMetadataEnabled"),
-            "osVersion": recipe.get("_osVersion"),
-            "state": {"status": "AVAILABLE"},
-            recipe_key: copy.deepcopy(recipe),
-            "sourcePipelineName": pipeline["name"],
-            "sourcePipelineArn": pipeline["arn"],
-            "infrastructureConfiguration": copy.deepcopy(
-                req.table("infrastructureConfigurations").get(pipeline["infrastructureConfigurationArn"])
-            ),
-            "distributionConfiguration": copy.deepcopy(distribution),
-            "imageTestsConfiguration": pipeline.get("imageTestsConfiguration"),
-            "dateCreated": req.timestamp(),
-            "outputResources": outputs,
-            "tags": dict(req.params.get("tags") or {}),
-            "owner": req.account,
-            "buildType": "USER_INITIATED",
-            "imageSource": "CUSTOM",
-        }
-        return {"imageBuildVersionArn": arn}
-
-    def op_get_image(self, req: Request) -> Record:
-        arn = req.params["imageBuildVersionArn"]
-        record = self._resolve(req, "images", arn, "imageBuildVersionArn")
-        if record is None:
-            raise SandboxError("ResourceNotFoundException", f"The resource '{arn}' does not exist.")
-        base = record["arn"].rsplit("/", 2)[0]
-        return {"image": record, "latestVersionReferences": latest_references(base, record["version"])}
-
-    _image_filters: dict[str, Callable[[Record], Any]] = {
-        "name": lambda r: r["name"],
-        "osVersion": lambda r: r.get("osVersion"),
-        "platform": lambda r: r.get("platform"),
-        "type": lambda r: r.get("type"),
-        "version": lambda r: r["version"].split("/")[0],
-    }
-
-    def op_list_images(self, req: Request) -> Record:
-        p = req.params
-        if p.get("byName") and any(f["name"] == "version" for f in p.get("filters") or []):
-            raise SandboxError(
-                "InvalidParameterCombinationException",
-                "The value supplied for parameter 'filters' is not valid. You cannot list Images by name and "
-                "filter by version in the same request.",
-            )
-        pool = self._owned_list(req, "images", p.get("owner"))
-        if not p.get("includeDeprecated"):
-            pool = [r for r in pool if r["state"]["status"] != "DEPRECATED"]
-        rows = latest_per_version(pool)
-        if p.get("byName"):
-            rows = latest_per_name(rows)
-        items = [dict(r, arn=version_arn_of(r["arn"]), version=r["version"].split("/")[0]) for r in rows]
-        page, token = paginate(req.operation, p, items, self._image_filters)
-        return {"imageVersionList": page, "nextToken": token}
-
-    def op_list_image_build_versions(self, req: Request) -> Record:
-        pool = self._family_builds(req, "images", req.params["imageVersionArn"], "imageVersionArn")
-        page, token = paginate(req.operation, req.params, pool, self._image_filters)
-        return {"imageSummaryList": page, "nextToken": token}
-
-    def op_list_image_pipeline_images(self, req: Request) -> Record:
-        pipeline = self._get(req, "imagePipelines", req.params["imagePipelineArn"])
-        pool = sorted(
-            (r for r in req.own("images") if r.get("sourcePipelineArn") == pipeline["arn"]),
-            key=lambda r: (version_key(r["version"]), build_of(r)),
-        )
-        filters = {"name": self._image_filters["name"], "version": self._image_filters["version"]}
-        page, token = paginate(req.operation, req.params, pool, filters)
-        return {"imageSummaryList": page, "nextToken": token}
-
-    def op_delete_image(self, req: Request) -> Record:
-        self._delete(req, "images", req.params["imageBuildVersionArn"])
-        return {"imageBuildVersionArn": req.params["imageBuildVersionArn"]}
+    # Images, builds, pipeline runs and schedules are in `builds.BuildOperations`.
 
     # --- tags and resource policies -------------------------------------------------------------
 
