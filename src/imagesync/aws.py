@@ -1,9 +1,10 @@
 """Connections to Image Builder: client construction, error classification and backoff.
 
-`Connector` makes one Image Builder client per target: against a sandbox (an in-process one on a
-state file, or a running `imagesync sandbox serve` URL, with no other AWS endpoint contacted),
-or against AWS through the standard boto3 credential chain, an optional profile, endpoint and
-role. Outside the sandbox no client is handed out before STS confirms that the target's
+`Connector` makes one Image Builder client per target: against a sandbox's URL (with no other
+AWS endpoint contacted), or against AWS through the standard boto3 credential chain, an optional
+profile, endpoint and role. It never starts a sandbox and never imports one: the sandbox judges
+the reconciler, so the CLI starts an in-process one for `--sandbox STATE_FILE` and hands over its
+URL. Outside the sandbox no client is handed out before STS confirms that the target's
 credentials (after its role) act in the target's declared account: a wrong account would
 otherwise be planned, written and pruned as if it were the target's. `call()` is the only way
 the reconciler calls the API: it classifies errors once and retries transient ones (throttling,
@@ -13,7 +14,6 @@ retry mode does not retry CallRateLimitExceededException.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -31,6 +31,9 @@ from imagesync.model import Target
 
 log = get_logger(__name__)
 
+# The account a sandbox target without a declared account acts in. The reconciler chooses it
+# itself, by signing with it as the access key id (see imagebuilder()), rather than relying on
+# whichever default account the sandbox picks for other keys.
 SANDBOX_ACCOUNT = "123456789012"
 # An endpoint that refuses connections is most likely wrong, not busy: give up sooner.
 MAX_REFUSALS = 3
@@ -189,18 +192,17 @@ def _snake(operation: str) -> str:
 class ConnectOptions:
     """How to reach Image Builder, from the global command-line flags."""
 
-    sandbox: str | None = None  # a state file path or an http(s) URL
+    sandbox: str | None = None  # the http(s) URL of a running sandbox (the CLI turns a state file into one)
     endpoint_url: str | None = None
     profile: str | None = None
     region: str | None = None
 
 
 class Connector:
-    """Image Builder clients per target; owns an in-process sandbox when one is asked for."""
+    """Image Builder clients per target, against AWS or against the sandbox at `options.sandbox`."""
 
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options
-        self._stack = contextlib.ExitStack()
         self._endpoint: str | None = None
         self._session: boto3.Session | None = None
         self._accounts: dict[str, str] = {}  # verified, per target name
@@ -208,23 +210,17 @@ class Connector:
         self._guard = threading.RLock()  # one STS round per target even if targets run concurrently
         sandbox = options.sandbox
         if sandbox is not None:
-            if sandbox.startswith(("http://", "https://")):
-                self._endpoint = sandbox.rstrip("/")
-            else:
-                from imagesync.sandbox import running
-
-                try:
-                    served = self._stack.enter_context(running(state=sandbox))
-                except (OSError, ValueError) as exc:
-                    raise UserError(f"cannot use sandbox state file {sandbox}: {exc}") from exc
-                self._endpoint = served.endpoint_url
+            if not sandbox.startswith(("http://", "https://")):
+                # A state file is served by whoever starts the sandbox (the CLI), never from here.
+                raise ValueError(f"ConnectOptions.sandbox must be a sandbox URL, not {sandbox!r}")
+            self._endpoint = sandbox.rstrip("/")
 
     @property
     def sandboxed(self) -> bool:
         return self._endpoint is not None
 
     def close(self) -> None:
-        self._stack.close()
+        """Nothing to release today (clients close with the process); kept for `with Connector(...)`."""
 
     def __enter__(self) -> Connector:
         return self

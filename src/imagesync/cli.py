@@ -298,6 +298,31 @@ def _connect_options(args: argparse.Namespace, source: str) -> tuple[Any, str]:
     ), source
 
 
+@contextlib.contextmanager
+def _connect(options: Any) -> Iterator[Any]:
+    """A Connector for `options`; a sandbox state file is served in-process while it is open.
+
+    Only the CLI starts a sandbox: the reconciler below it is judged by the sandbox and never
+    imports it, so it is handed the served URL like any other sandbox endpoint.
+    """
+    import dataclasses
+
+    from imagesync.aws import Connector
+    from imagesync.errors import UserError
+
+    with contextlib.ExitStack() as stack:
+        state = options.sandbox
+        if state is not None and not state.startswith(("http://", "https://")):
+            from imagesync.sandbox import running
+
+            try:
+                served = stack.enter_context(running(state=state))
+            except (OSError, ValueError) as exc:
+                raise UserError(f"cannot use sandbox state file {state}: {exc}") from exc
+            options = dataclasses.replace(options, sandbox=served.endpoint_url)
+        yield stack.enter_context(Connector(options))
+
+
 def _plan_options(args: argparse.Namespace) -> Any:
     from imagesync.plan import PlanOptions
 
@@ -311,12 +336,11 @@ def _plan_options(args: argparse.Namespace) -> Any:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from imagesync import api
-    from imagesync.aws import Connector
     from imagesync.render import json as render_json
     from imagesync.render import text as render_text
 
     options, source = _connect_options(args, args.dir)
-    with Connector(options) as connector:
+    with _connect(options) as connector:
         plan, _ = api.plan(source, connector, _plan_options(args))
     if args.out and not plan.errored:  # an errored plan can never be applied: nothing to save
         _write_file(args.out, render_json.render_plan(plan))
@@ -336,7 +360,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_apply(args: argparse.Namespace) -> int:
     from imagesync import api
-    from imagesync.aws import Connector
     from imagesync.render import text as render_text
 
     signals: _Signals = getattr(args, "signals", None) or _Signals()
@@ -377,7 +400,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         with printing:  # changes finish on several threads: one whole line at a time
             print(line, flush=True)
 
-    with Connector(options) as connector:
+    with _connect(options) as connector:
         plan, outcomes = api.apply(
             source,
             connector,

@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagesync import versioning
+from imagesync import botomodel, versioning
 from imagesync.aws import Backoff, CallCounter, call, list_all
 from imagesync.kinds import REGISTRY, Kind, arn_name
-from imagesync.sandbox.model import service_model
 
 PROJECT_TAG = "imagesync:project"
 ADDRESS_TAG = "imagesync:address"
@@ -236,5 +235,5 @@ def _read_one(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:
 
 def _create_fields(kind: Kind, item: dict[str, Any]) -> dict[str, Any]:
     """The live object restricted to what its Create call accepts, minus service-owned fields."""
-    members = service_model().operation_model(kind.create_op).input_shape.members
+    members = botomodel.input_members(kind.create_op)
     return {k: v for k, v in item.items() if k in members and k not in READ_ONLY and k != "clientToken"}

@@ -1,18 +1,12 @@
-"""Access to botocore's own Image Builder service model, loaded once per process.
+"""The sandbox's access to botocore's Image Builder service model: the neutral `imagesync.botomodel`.
 
 The sandbox routes, validates and serializes from this model, so what it accepts and returns is
-what the real service's clients expect.
+what the real service's clients expect. Kept as a name inside the sandbox package so its modules
+import the model from one place.
 """
 
 from __future__ import annotations
 
-import functools
+from imagesync.botomodel import operation_model, service_model
 
-import botocore.session
-from botocore.model import ServiceModel
-
-
-@functools.lru_cache(maxsize=1)
-def service_model() -> ServiceModel:
-    """The `imagebuilder` service model that the installed botocore ships."""
-    return botocore.session.get_session().get_service_model("imagebuilder")
+__all__ = ["operation_model", "service_model"]
