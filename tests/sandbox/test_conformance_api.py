@@ -645,10 +645,13 @@ def test_dates_are_iso_strings_except_lifecycle_policy_timestamps(client: Any) -
 # --- 4. images ----------------------------------------------------------------------------------
 
 
-def test_pipeline_executions_build_numbered_images(client: Any) -> None:
+def test_pipeline_executions_build_numbered_images(sandbox: RunningSandbox, client: Any) -> None:
     stack = image_stack(client)
     first = client.start_image_pipeline_execution(imagePipelineArn=stack["pipeline"])["imageBuildVersionArn"]
     assert first == f"arn:aws:imagebuilder:{REGION}:{ACCOUNT}:image/golden/1.0.0/1"
+    # A build takes 30 simulated minutes by default: move the sandbox clock past it.
+    urllib.request.urlopen(urllib.request.Request(
+        f"{sandbox.endpoint_url}/_sandbox/clock", data=b'{"advance": 3600}', method="POST"), timeout=10).close()
     image = client.get_image(imageBuildVersionArn=first)["image"]
     assert image["state"]["status"] == "AVAILABLE"
     assert image["version"] == "1.0.0/1"
