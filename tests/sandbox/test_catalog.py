@@ -28,7 +28,10 @@ REQUIRED_COMPONENTS: dict[str, int] = {
     "docker-ce-linux": 2,
     "powershell-windows": 2,
 }
-TEST_COMPONENTS = {"inspector-test-linux", "simple-boot-test-linux", "reboot-test-linux"}
+TEST_COMPONENTS = {
+    "inspector-test-linux", "inspector-test-windows", "simple-boot-test-linux", "simple-boot-test-windows",
+    "reboot-test-linux", "reboot-test-windows", "eni-attachment-test-linux", "ebs-volume-usage-test-windows",
+}  # fmt: skip
 
 REQUIRED_IMAGES: dict[str, int] = {
     "amazon-linux-2023-x86": 3,
@@ -195,7 +198,8 @@ def test_test_type_exactly_for_test_only_documents() -> None:
         phases = yaml.safe_load(component["data"])["phases"]
         test_only = [p["name"] for p in phases] == ["test"]
         assert component["type"] == ("TEST" if test_only else "BUILD"), component["name"]
-        assert (component["name"] in TEST_COMPONENTS) == test_only, component["name"]
+        if component["name"] in TEST_COMPONENTS:
+            assert test_only, component["name"]
 
 
 def test_parameters_match_document() -> None:
@@ -272,6 +276,13 @@ def test_images_match_model_shape(model: ServiceModel, region: str) -> None:
         assert "owner" not in image  # Image has no owner member (ImageVersion does)
         assert image["state"] == {"status": "AVAILABLE"}
         assert ISO_MS_Z.match(image["dateCreated"]), image["dateCreated"]
+        if image["type"] == "DOCKER":
+            (container,) = image["outputResources"]["containers"]
+            assert container["region"] == region
+            (uri,) = container["imageUris"]
+            amis.add(uri)
+            continue
+        assert image["type"] == "AMI"
         (ami,) = image["outputResources"]["amis"]
         assert ami["region"] == region
         assert re.fullmatch(r"ami-[0-9a-f]{17}", ami["image"]), ami["image"]
@@ -309,8 +320,8 @@ def test_os_versions_fit_platform() -> None:
 def test_deterministic_and_region_specific() -> None:
     assert catalog.components("eu-west-2") == catalog.components("eu-west-2")
     assert catalog.images("eu-west-2") == catalog.images("eu-west-2")
-    east = {i["outputResources"]["amis"][0]["image"] for i in catalog.images("us-east-1")}
-    west = {i["outputResources"]["amis"][0]["image"] for i in catalog.images("eu-west-2")}
+    east = {i["outputResources"]["amis"][0]["image"] for i in catalog.images("us-east-1") if i["type"] == "AMI"}
+    west = {i["outputResources"]["amis"][0]["image"] for i in catalog.images("eu-west-2") if i["type"] == "AMI"}
     assert not east & west
 
 
@@ -331,3 +342,258 @@ def test_mutating_results_does_not_affect_later_calls() -> None:
     images[0]["state"]["status"] = "DELETED"
     images.clear()
     assert catalog.images("us-east-1") == pristine_images
+
+
+# --- over HTTP with real boto3 clients -----------------------------------------------------------
+
+AMAZON = "arn:aws:imagebuilder:us-east-1:aws"
+
+
+def _infrastructure(client: Any, name: str) -> str:
+    resp = client.create_infrastructure_configuration(name=name, instanceProfileName="ImageBuilderRole")
+    return resp["infrastructureConfigurationArn"]
+
+
+LINUX_COMPONENTS = [
+    "update-linux/x.x.x",
+    "aws-cli-version-2-linux/1.0.x",
+    "amazon-cloudwatch-agent-linux/x.x.x",
+    "stig-build-linux-medium/2025.x.x",
+    "docker-ce-linux/1.0.1",
+    "eni-attachment-test-linux/x.x.x",
+    "ebs-volume-usage-test-linux/x.x.x",
+    "simple-boot-test-linux/x.x.x",
+]
+
+
+def test_recipe_with_several_aws_managed_linux_components(client: Any) -> None:
+    """A recipe may use AWS-managed components by wildcard or exact version; GetImageRecipe keeps them.
+
+    Sources: https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-components.html (Amazon-managed
+    components in recipes) and
+    https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedComponent.html
+    (component names, ARNs with the account segment 'aws' and 'x.x.x').
+    """
+    components = [{"componentArn": f"{AMAZON}:component/{ref}"} for ref in LINUX_COMPONENTS]
+    arn = client.create_image_recipe(
+        name="linux-managed",
+        semanticVersion="1.0.0",
+        parentImage=f"{AMAZON}:image/amazon-linux-2023-x86/x.x.x",
+        components=components,
+    )["imageRecipeArn"]
+    recipe = client.get_image_recipe(imageRecipeArn=arn)["imageRecipe"]
+    assert recipe["platform"] == "Linux"
+    assert [c["componentArn"] for c in recipe["components"]] == [c["componentArn"] for c in components]
+    for ref in LINUX_COMPONENTS:
+        got = client.get_component(componentBuildVersionArn=f"{AMAZON}:component/{ref}")["component"]
+        assert got["owner"] == "Amazon" and got["platform"] == "Linux"
+    stig = client.get_component(componentBuildVersionArn=f"{AMAZON}:component/stig-build-linux-medium/2025.x.x")
+    assert stig["component"]["version"] == "2025.2.0"
+    eni = client.get_component(componentBuildVersionArn=f"{AMAZON}:component/eni-attachment-test-linux/x.x.x")
+    assert eni["component"]["type"] == "TEST"
+
+
+WINDOWS_COMPONENTS = [
+    "update-windows/x.x.x",
+    "aws-cli-version-2-windows/x.x.x",
+    "amazon-cloudwatch-agent-windows/1.x.x",
+    "powershell-lts-windows/x.x.x",
+    "dotnet-runtime-lts-windows/x.x.x",
+    "stig-build-windows-high/x.x.x",
+    "chocolatey/x.x.x",
+    "reboot-test-windows/x.x.x",
+]
+
+
+@pytest.mark.parametrize(
+    "parent",
+    [
+        "windows-server-2022-english-full-base-x86/x.x.x",
+        "windows-server-2019-english-core-base-x86/2025.x.x",
+        "windows-server-2025-english-full-base-x86/x.x.x",
+    ],
+)
+def test_recipe_with_windows_components_and_a_windows_parent(client: Any, parent: str) -> None:
+    """Windows recipes take AWS-managed Windows components and an AWS-managed Windows parent image.
+
+    Sources: https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedImage.html
+    (Windows Server 2019/2022/2025 Full and Core image names) and
+    https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedComponent.html.
+    """
+    arn = client.create_image_recipe(
+        name="windows-managed",
+        semanticVersion="1.0.0",
+        parentImage=f"{AMAZON}:image/{parent}",
+        components=[{"componentArn": f"{AMAZON}:component/{ref}"} for ref in WINDOWS_COMPONENTS],
+    )["imageRecipeArn"]
+    assert client.get_image_recipe(imageRecipeArn=arn)["imageRecipe"]["platform"] == "Windows"
+    image = client.get_image(imageBuildVersionArn=f"{AMAZON}:image/{parent}")["image"]
+    assert image["platform"] == "Windows" and image["osVersion"].startswith("Microsoft Windows Server")
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("amazon-linux-2023-x86/2025.10.16", "2025.10.16/1"),  # an exact date pin
+        ("amazon-linux-2023-x86/2025.10.16/1", "2025.10.16/1"),
+        ("amazon-linux-2023-x86/2025.x.x", "2025.11.20/1"),
+        ("amazon-linux-2023-x86/2025.9.x", "2025.9.18/1"),
+        ("amazon-linux-2023-x86/x.x.x", "2026.1.15/1"),
+        ("ubuntu-server-24-lts-x86/2025.x.x", None),
+        ("red-hat-enterprise-linux-10-arm64/x.x.x", None),
+    ],
+)
+def test_date_pinned_parent_images(client: Any, reference: str, expected: str | None) -> None:
+    """Amazon-managed images have dated versions; exact dates, partial wildcards and x.x.x resolve numerically.
+
+    Source: https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedImage.html
+    (image names and the imageVersion attribute, default x.x.x).
+    """
+    arn = client.create_image_recipe(
+        name="pinned",
+        semanticVersion="1.0.0",
+        parentImage=f"{AMAZON}:image/{reference}",
+        components=[{"componentArn": f"{AMAZON}:component/update-linux/x.x.x"}],
+    )["imageRecipeArn"]
+    assert client.get_image_recipe(imageRecipeArn=arn)["imageRecipe"]["parentImage"].endswith(reference)
+    image = client.get_image(imageBuildVersionArn=f"{AMAZON}:image/{reference}")["image"]
+    if expected is not None:
+        assert image["version"] == expected
+    assert image["arn"].startswith(f"{AMAZON}:image/{reference.split('/')[0]}/")
+
+
+def test_unknown_amazon_names_are_still_refused(client: Any) -> None:
+    """A name AWS does not publish is refused like any missing resource.
+
+    Source: https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-components.html (components are
+    referenced by ARN; an ARN must name an existing component).
+    """
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as err:
+        client.create_image_recipe(
+            name="unknown",
+            semanticVersion="1.0.0",
+            parentImage=f"{AMAZON}:image/amazon-linux-2023-x86/x.x.x",
+            components=[{"componentArn": f"{AMAZON}:component/no-such-component-linux/x.x.x"}],
+        )
+    assert "does not exist" in err.value.response["Error"]["Message"]
+    with pytest.raises(client.exceptions.InvalidParameterValueException):
+        client.create_image_recipe(
+            name="unknown",
+            semanticVersion="1.0.0",
+            parentImage=f"{AMAZON}:image/amazon-linux-2023-x86/2019.1.1",
+            components=[{"componentArn": f"{AMAZON}:component/update-linux/x.x.x"}],
+        )
+
+
+@pytest.mark.parametrize(
+    ("workflow", "type_"),
+    [
+        ("build/build-image", "BUILD"),
+        ("test/test-image", "TEST"),
+        ("distribution/distribute-image", "DISTRIBUTION"),
+    ],
+)
+def test_get_workflow_of_an_aws_managed_workflow(client: Any, workflow: str, type_: str) -> None:
+    """GetWorkflow answers AWS-managed workflows; x.x.x resolves to the newest.
+
+    Sources: https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-image-workflows.html (managed
+    workflows) and https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedWorkflow.html
+    (ARNs workflow/TYPE/NAME/x.x.x in the 'aws' account).
+    """
+    got = client.get_workflow(workflowBuildVersionArn=f"{AMAZON}:workflow/{workflow}/x.x.x")["workflow"]
+    assert got["arn"] == f"{AMAZON}:workflow/{workflow}/1.0.2/1"
+    assert got["type"] == type_ and got["owner"] == "Amazon" and got["state"] == {"status": "ACTIVE"}
+    assert yaml.safe_load(got["data"])["steps"]
+
+
+def test_aws_managed_workflows_in_a_pipeline(client: Any) -> None:
+    """A pipeline's workflows[].workflowArn may name AWS-managed build and test workflows.
+
+    Source: https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedWorkflow.html
+    (the example pipeline that lists the managed build/test/distribute workflows).
+    """
+    recipe = client.create_image_recipe(
+        name="wf-recipe",
+        semanticVersion="1.0.0",
+        parentImage=f"{AMAZON}:image/amazon-linux-2023-x86/x.x.x",
+        components=[{"componentArn": f"{AMAZON}:component/update-linux/x.x.x"}],
+    )["imageRecipeArn"]
+    workflows = [
+        {"workflowArn": f"{AMAZON}:workflow/build/build-image/x.x.x"},
+        {"workflowArn": f"{AMAZON}:workflow/test/test-image/1.0.1"},
+    ]
+    arn = client.create_image_pipeline(
+        name="wf-pipeline",
+        imageRecipeArn=recipe,
+        infrastructureConfigurationArn=_infrastructure(client, "wf-infra"),
+        workflows=workflows,
+        executionRole="arn:aws:iam::123456789012:role/ImageBuilderExecution",
+    )["imagePipelineArn"]
+    pipeline = client.get_image_pipeline(imagePipelineArn=arn)["imagePipeline"]
+    assert [w["workflowArn"] for w in pipeline["workflows"]] == [w["workflowArn"] for w in workflows]
+    with pytest.raises(client.exceptions.InvalidParameterValueException):
+        client.create_image_pipeline(
+            name="wf-missing",
+            imageRecipeArn=recipe,
+            infrastructureConfigurationArn=_infrastructure(client, "wf-infra-2"),
+            workflows=[{"workflowArn": f"{AMAZON}:workflow/build/no-such-workflow/x.x.x"}],
+            executionRole="arn:aws:iam::123456789012:role/ImageBuilderExecution",
+        )
+
+
+def test_list_workflows_owner_amazon(client: Any) -> None:
+    """ListWorkflows with owner=Amazon lists the managed workflows, one row per name and version.
+
+    Source: https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-image-workflows.html.
+    """
+    rows = client.list_workflows(owner="Amazon")["workflowVersionList"]
+    names = {(r["name"], r["type"]) for r in rows}
+    assert {("build-image", "BUILD"), ("test-image", "TEST"), ("build-container", "BUILD"),
+            ("test-container", "TEST"), ("distribute-container", "DISTRIBUTION")} <= names  # fmt: skip
+    assert all(r["owner"] == "Amazon" and r["arn"].count("/") == 3 for r in rows)
+    assert client.list_workflows()["workflowVersionList"] == []
+
+
+@pytest.mark.parametrize("page_size", [7, 25])
+def test_owner_amazon_listing_paginates_over_the_whole_catalog(client: Any, page_size: int) -> None:
+    """ListComponents owner=Amazon pages through every (name, version) once, in pages of maxResults.
+
+    Source: https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-components.html (listing with the
+    ownership filter).
+    """
+    rows: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"owner": "Amazon", "maxResults": page_size}
+    pages = 0
+    while True:
+        resp = client.list_components(**params)
+        pages += 1
+        assert len(resp["componentVersionList"]) <= page_size
+        rows.extend(resp["componentVersionList"])
+        if "nextToken" not in resp:
+            break
+        params["nextToken"] = resp["nextToken"]
+    expected = {(c["name"], c["version"]) for c in catalog.components("us-east-1")}
+    assert len(expected) > 200
+    assert [(r["name"], r["version"]) for r in rows] == sorted(expected, key=lambda nv: (nv[0], _semver_key(nv[1])))
+    assert pages == -(-len(expected) // page_size)
+    platforms = {r["platform"] for r in rows}
+    assert platforms == {"Linux", "Windows"}
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("eu-central-1", "aws"), ("cn-northwest-1", "aws-cn"), ("us-gov-east-1", "aws-us-gov")]
+)
+def test_catalog_in_every_partition(client_factory: Any, region: str, partition: str) -> None:
+    """The catalog exists in each region with the region's partition in its ARNs.
+
+    Source: https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-imagebuilder-alpha.AmazonManagedWorkflow.html
+    (managed ARNs are formatted with the stack's partition and region).
+    """
+    regional = client_factory(region)
+    prefix = f"arn:{partition}:imagebuilder:{region}:aws"
+    component = regional.get_component(componentBuildVersionArn=f"{prefix}:component/update-linux/x.x.x")
+    assert component["component"]["arn"] == f"{prefix}:component/update-linux/1.0.2/1"
+    workflow = regional.get_workflow(workflowBuildVersionArn=f"{prefix}:workflow/build/build-image/x.x.x")
+    assert workflow["workflow"]["arn"].startswith(f"{prefix}:workflow/build/build-image/")
+    images = regional.list_images(owner="Amazon")["imageVersionList"]
+    assert images and all(r["arn"].startswith(f"{prefix}:image/") for r in images)

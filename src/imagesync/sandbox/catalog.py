@@ -332,8 +332,8 @@ def _entry(kind: str, raw: Any, where: str) -> Entry:
         if not isinstance(raw["osVersion"], str) or not raw["osVersion"]:
             raise _fail(where, "'osVersion' must be a string")
         image_type = raw.get("type", "AMI")
-        if image_type not in ("AMI", "Docker"):
-            raise _fail(where, f"bad type {image_type!r}: use AMI or Docker")
+        if image_type not in ("AMI", "DOCKER"):
+            raise _fail(where, f"bad type {image_type!r}: use AMI or DOCKER")
         fields.update(osVersion=raw["osVersion"], type=image_type)
     else:
         fields.update(_document_fields(kind, raw, name, fields.get("platform", ""), description, versions, where))
