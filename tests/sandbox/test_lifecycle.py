@@ -487,3 +487,68 @@ def test_executions_are_per_account_and_region(client: Any, sandbox: RunningSand
         elsewhere.get_lifecycle_execution(lifecycleExecutionId=execution["lifecycleExecutionId"])
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert elsewhere.list_lifecycle_executions(resourceArn=policy_arn)["lifecycleExecutions"] == []
+
+
+def test_container_images_and_their_ecr_images_are_deleted(client: Any, sandbox: RunningSandbox) -> None:
+    """A CONTAINER_IMAGE policy deletes container image resources; with includeResources.containers
+    the images distributed to ECR are listed (by their URIs) as deleted too. Source:
+    https://docs.aws.amazon.com/imagebuilder/latest/userguide/image-lifecycle-rules.html ("For
+    container images, this rule deletes the Image Builder container image resource. You can
+    optionally delete the container images that are distributed to your ECR repository")."""
+    component = client.create_component(name="app-setup", semanticVersion="1.0.0", platform="Linux",
+                                        data=SIMPLE_DOCUMENT)["componentBuildVersionArn"]
+    recipe = client.create_container_recipe(
+        containerType="DOCKER", name="app", semanticVersion="1.0.0", parentImage="amazonlinux:2023",
+        components=[{"componentArn": component}],
+        dockerfileTemplateData="FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:components }}}\n",
+        targetRepository={"service": "ECR", "repositoryName": "app"},
+    )["containerRecipeArn"]
+    infra = client.create_infrastructure_configuration(name="app-infra", instanceProfileName=PROFILE)[
+        "infrastructureConfigurationArn"
+    ]
+    pipe = client.create_image_pipeline(name="app-pipeline", containerRecipeArn=recipe,
+                                        infrastructureConfigurationArn=infra)["imagePipelineArn"]
+    old, new = builds(client, sandbox, pipe, 2)
+    uris = client.get_image(imageBuildVersionArn=old)["image"]["outputResources"]["containers"][0]["imageUris"]
+    policy_arn = client.create_lifecycle_policy(
+        name="containers", executionRole=ROLE, resourceType="CONTAINER_IMAGE",
+        policyDetails=[count_rule("DELETE", 1, includeResources={"containers": True})],
+        resourceSelection={"recipes": [{"name": "app", "semanticVersion": "1.0.x"}]},
+    )["lifecyclePolicyArn"]
+    run_day(client, sandbox)
+    assert statuses(client, [old, new]) == ["GONE", "AVAILABLE"]
+    lce = executions(client, policy_arn)[0]["lifecycleExecutionId"]
+    [row] = client.list_lifecycle_execution_resources(lifecycleExecutionId=lce)["resources"]
+    assert row["resourceId"] == old and "container images in ECR were deleted" in row["state"]["reason"]
+    [child] = client.list_lifecycle_execution_resources(lifecycleExecutionId=lce, parentResourceId=old)["resources"]
+    assert child["imageUris"] == uris and child["action"]["name"] == "DELETE"
+
+
+def test_executions_survive_a_restart_on_the_state_file(tmp_path: Any) -> None:
+    """An execution a read call started (the clock moved, then a List call) is kept in the state
+    file, so a sandbox restarted on it lists the execution and the image it deleted stays gone."""
+    state = tmp_path / "state.json"
+    with running(state=state, clock_speed=0, build_minutes=1) as first:
+        c = make_client(first.endpoint_url)
+        arns = builds(c, first, pipeline(c), 2)
+        policy_arn = policy(c, [count_rule("DELETE", 1)])
+        run_day(c, first)
+        before = executions(c, policy_arn)
+    with running(state=state, clock_speed=0, build_minutes=1) as second:
+        c = make_client(second.endpoint_url)
+        assert executions(c, policy_arn) == before and len(before) == 1
+        assert statuses(c, arns) == ["GONE", "AVAILABLE"]
+
+
+def test_an_execution_of_a_deleted_policy_ends_cancelled(client: Any, sandbox: RunningSandbox) -> None:
+    """Deleting a policy while its execution runs stops the execution from acting; the execution
+    stays listed by the policy ARN (the sandbox's reading: a policy's history outlives it)."""
+    arns = builds(client, sandbox, pipeline(client), 2)
+    policy_arn = policy(client, [count_rule("DELETE", 1)])
+    advance(sandbox, DAY)
+    assert executions(client, policy_arn)[0]["state"]["status"] == "IN_PROGRESS"
+    client.delete_lifecycle_policy(lifecyclePolicyArn=policy_arn)
+    run_day(client, sandbox)
+    [ended] = executions(client, policy_arn)
+    assert ended["state"]["status"] == "CANCELLED" and "deleted" in ended["state"]["reason"]
+    assert statuses(client, arns) == ["AVAILABLE", "AVAILABLE"]
