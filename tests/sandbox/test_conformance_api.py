@@ -211,6 +211,10 @@ def lifecycle_details(count: int) -> list[dict[str, Any]]:
 
 
 def create_lifecycle(client: Any, name: str, **extra: Any) -> str:
+    # The policy selects the "golden" recipe, which must exist in the account.
+    listed = client.list_image_recipes(filters=[{"name": "name", "values": ["golden"]}])["imageRecipeSummaryList"]
+    if not listed:
+        create_recipe(client, "golden", [create_component(client, "golden-setup")])
     return client.create_lifecycle_policy(
         name=name,
         executionRole=ROLE,

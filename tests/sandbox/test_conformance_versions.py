@@ -162,6 +162,10 @@ def create_pipeline(
 
 
 def create_lifecycle_policy(client: Any, name: str = "test-policy", **extra: Any) -> str:
+    # The policy selects "test-recipe" 1.0.0, which must exist in the account.
+    listed = client.list_image_recipes(filters=[{"name": "name", "values": ["test-recipe"]}])["imageRecipeSummaryList"]
+    if not listed:
+        create_image_recipe(client)
     resp = client.create_lifecycle_policy(
         name=name,
         executionRole=f"arn:aws:iam::{ACCOUNT}:role/ImageBuilderLifecycle",

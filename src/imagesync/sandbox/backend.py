@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from imagesync.sandbox import schedules, sharing
+from imagesync.sandbox import awstoe, schedules, service_rules, sharing
 from imagesync.sandbox.builds import BuildOperations
 from imagesync.sandbox.core import (
     LABELS,
@@ -94,6 +94,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "platform", "description", "supportedOsVersions", "kmsKeyId")}
         doc = parse_document(p.get("data"), "data") if p.get("data") is not None else None
+        if doc is not None:
+            awstoe.check_component_document(doc, p["platform"])
         record: Record = {
             "description": p.get("description"),
             "changeDescription": p.get("changeDescription"),
@@ -161,11 +163,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "type", "description", "kmsKeyId")}
         doc = parse_document(p.get("data"), "data") if p.get("data") is not None else None
-        if doc is not None and not isinstance(doc.get("steps"), list):
-            raise SandboxError(
-                "InvalidParameterValueException",
-                "The value supplied for parameter 'data' is not valid. A workflow document needs a list of 'steps'.",
-            )
+        if doc is not None:
+            awstoe.check_workflow_document(doc)
         record: Record = {
             "description": p.get("description"),
             "changeDescription": p.get("changeDescription"),
@@ -249,12 +248,13 @@ class Backend(BuildOperations, LifecycleOperations, Core):
                 f"{MAX_COMPONENTS_PER_RECIPE} components, got {len(comps)}.",
             )
         for i, comp in enumerate(comps):
-            self._must_resolve(req, "components", comp["componentArn"], f"components[{i}].componentArn")
+            component = self._must_resolve(req, "components", comp["componentArn"], f"components[{i}].componentArn")
+            service_rules.check_component_parameters(i, comp.get("parameters") or [], component)
         return copy.deepcopy(comps)
 
     def _parent(self, req: Request, parent: str) -> Record:
         """What a parent image reference resolves to: platform and OS version of the base."""
-        if not parent.startswith("arn:"):
+        if service_rules.image_parent_form(parent) != "arn":
             return {"platform": "Linux", "osVersion": None}  # AMI id, ssm: parameter, or product id
         ref = parse_arn(parent, "parentImage")
         if ref.type != "image":
@@ -310,13 +310,17 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             )
         base, version = self._recipe_version(req, "containerRecipes")
         components = self._recipe_components(req)
+        # An Image Builder image parent gives its platform; another base image is Linux unless overridden.
+        platform = p.get("platformOverride") or "Linux"
+        if service_rules.container_parent_form(p["parentImage"]) == "arn":
+            platform = p.get("platformOverride") or self._parent(req, p["parentImage"])["platform"]
         arn = f"{base}/{version}"
         req.table("containerRecipes")[arn] = {
             "arn": arn,
             "containerType": p["containerType"],
             "name": p["name"],
             "description": p.get("description"),
-            "platform": p.get("platformOverride") or "Linux",
+            "platform": platform,
             "owner": req.account,
             "version": version,
             "components": components,
@@ -453,7 +457,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         self._delete(req, "infrastructureConfigurations", req.params["infrastructureConfigurationArn"])
         return {"infrastructureConfigurationArn": req.params["infrastructureConfigurationArn"]}
 
-    def _distribution_fields(self, p: Params) -> Record:
+    def _distribution_fields(self, p: Params, region: str) -> Record:
+        service_rules.check_distribution_regions(p["distributions"], region)
         regions = [d["region"] for d in p["distributions"]]
         duplicates = sorted({r for r in regions if regions.count(r) > 1})
         if duplicates:
@@ -465,11 +470,12 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return {"description": p.get("description"), "distributions": p["distributions"], "timeoutMinutes": 720}
 
     def op_create_distribution_configuration(self, req: Request) -> Record:
-        arn = self._create_mutable(req, "distributionConfigurations", self._distribution_fields(req.params))
+        fields = self._distribution_fields(req.params, req.region)
+        arn = self._create_mutable(req, "distributionConfigurations", fields)
         return {"distributionConfigurationArn": arn}
 
     def op_update_distribution_configuration(self, req: Request) -> Record:
-        fields = self._distribution_fields(req.params)
+        fields = self._distribution_fields(req.params, req.region)
         arn = self._update_mutable(req, "distributionConfigurations", "distributionConfigurationArn", fields)
         return {"distributionConfigurationArn": arn}
 
@@ -543,6 +549,10 @@ class Backend(BuildOperations, LifecycleOperations, Core):
 
     def op_create_image_pipeline(self, req: Request) -> Record:
         arn = self._create_mutable(req, "imagePipelines", self._pipeline_fields(req))
+        # A new pipeline already carries dateUpdated, equal to dateCreated (GetImagePipeline and
+        # ListImagePipelineImages in the AWS CLI's published examples show both on never-updated pipelines).
+        record = req.table("imagePipelines")[arn]
+        record["dateUpdated"] = record["dateCreated"]
         return {"imagePipelineArn": arn}
 
     def op_update_image_pipeline(self, req: Request) -> Record:
@@ -575,7 +585,10 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         self._delete(req, "imagePipelines", req.params["imagePipelineArn"])
         return {"imagePipelineArn": req.params["imagePipelineArn"]}
 
-    def _lifecycle_fields(self, p: Params) -> Record:
+    def _lifecycle_fields(self, req: Request) -> Record:
+        p = req.params
+        own = {collection: req.own(collection) for collection in ("imageRecipes", "containerRecipes")}
+        service_rules.check_lifecycle_selection(p["resourceType"], p["resourceSelection"], own)
         return {
             "description": p.get("description"),
             "status": p.get("status", "ENABLED"),
@@ -587,11 +600,11 @@ class Backend(BuildOperations, LifecycleOperations, Core):
 
     def op_create_lifecycle_policy(self, req: Request) -> Record:
         return {
-            "lifecyclePolicyArn": self._create_mutable(req, "lifecyclePolicies", self._lifecycle_fields(req.params))
+            "lifecyclePolicyArn": self._create_mutable(req, "lifecyclePolicies", self._lifecycle_fields(req))
         }
 
     def op_update_lifecycle_policy(self, req: Request) -> Record:
-        fields = self._lifecycle_fields(req.params)
+        fields = self._lifecycle_fields(req)
         return {"lifecyclePolicyArn": self._update_mutable(req, "lifecyclePolicies", "lifecyclePolicyArn", fields)}
 
     def op_get_lifecycle_policy(self, req: Request) -> Record:

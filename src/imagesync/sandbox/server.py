@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from imagesync.sandbox import protocol, sts
+from imagesync.sandbox import protocol, service_rules, sts
 from imagesync.sandbox.backend import Backend
 from imagesync.sandbox.core import Settings, iso
 from imagesync.sandbox.errors import SandboxError, not_implemented
@@ -87,6 +87,7 @@ class Sandbox:
 
     def call(self, operation: str, params: dict[str, Any], region: str, account: str | None = None) -> dict[str, Any]:
         """Validate and run one operation against the state."""
+        service_rules.check_signing_region(region)
         validate_input(operation, params)
         if not self.backend.supports(operation):
             raise not_implemented(operation)
