@@ -202,7 +202,9 @@ def test_retain_at_least_keeps_the_newest_old_images(
     the newest. Source: https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_LifecyclePolicyDetailFilter.html
     ("Impacted resources are only deleted if you have more than this number of resources")."""
     arns = builds(client, sandbox, pipeline(client), 3)
-    rule = age_rule("DELETE", 1, **({"retainAtLeast": retain} if retain else {}))
+    rule = age_rule("DELETE", 1)
+    if retain:
+        rule["filter"]["retainAtLeast"] = retain
     policy(client, [rule])
     run_day(client, sandbox, 2)
     assert statuses(client, arns) == expected

@@ -366,7 +366,8 @@ class LifecycleOperations(Core):
                     "reason": f"{action.capitalize()}d by lifecycle policy {execution['lifecyclePolicyArn']}.",
                 }
                 image["lifecycleExecutionId"] = execution["lifecycleExecutionId"]
-            resource.update(state={"status": "SUCCESS", "reason": self._lc_outcome(image, action, include)}, endTime=ended)
+            outcome = self._lc_outcome(image, action, include)
+            resource.update(state={"status": "SUCCESS", "reason": outcome}, endTime=ended)
             for child in resource["_children"]:
                 child.update(state={"status": "SUCCESS"}, endTime=ended)
                 for snap in child.get("snapshots") or []:
