@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -262,6 +263,67 @@ def test_a_client_pacing_itself_under_the_limit_is_never_throttled() -> None:
     assert outcomes == ["ok"] * 20
     assert stats["operations"] == {"ListComponents": 20}
     assert stats["throttled"] == {}
+
+
+def write_estate(root: Path, components: int) -> None:
+    """A project of `components` components and one recipe that uses them all."""
+    root.mkdir()
+    (root / "imagesync.yaml").write_text("project: paced\ntargets:\n  - name: only\n    region: us-east-1\n")
+    docs = []
+    for i in range(components):
+        docs.append(f"""\
+apiVersion: imagesync/v1
+kind: Component
+metadata: {{name: step-{i}}}
+spec:
+  platform: Linux
+  version: 1.0.0
+  document:
+    schemaVersion: 1.0
+    phases:
+      - name: build
+        steps:
+          - name: Step{i}
+            action: ExecuteBash
+            inputs: {{commands: ["echo {i}"]}}
+""")
+    refs = "".join(f"    - ref: step-{i}\n" for i in range(components))
+    docs.append(f"""\
+apiVersion: imagesync/v1
+kind: ImageRecipe
+metadata: {{name: paced}}
+spec:
+  version: 1.0.0
+  parentImage: arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x
+  components:
+{refs}""")
+    (root / "estate.yaml").write_text("---\n".join(docs))
+
+
+def test_apply_backs_off_when_throttled_and_writes_each_change_once(tmp_path: Path) -> None:
+    """imagesync apply, as a user runs it, against a limit its parallel creates exceed: every
+    throttled call is retried until accepted, and each resource is created exactly once."""
+    root = tmp_path / "manifests"
+    write_estate(root, components=8)
+    # A bucket of one and 10 tokens a second: apply's four parallel CreateComponent calls start
+    # together, so some are refused however fast the machine is.
+    with running(rate_limit=10, rate_burst=1) as served:
+        command = [sys.executable, "-m", "imagesync", "apply", str(root), "--sandbox", served.endpoint_url,
+                   "--auto-approve"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        stats = http_stats(served.endpoint_url)
+        plan = subprocess.run(
+            [sys.executable, "-m", "imagesync", "plan", str(root), "--sandbox", served.endpoint_url,
+             "--detailed-exitcode"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )
+    throttled, calls = stats["throttled"], stats["operations"]
+    assert throttled.get("CreateComponent", 0) > 0, stats
+    # Accepted calls: exactly one create per resource, however many were refused on the way.
+    assert calls["CreateComponent"] - throttled["CreateComponent"] == 8
+    assert calls["CreateImageRecipe"] - throttled.get("CreateImageRecipe", 0) == 1
+    assert plan.returncode == 0, plan.stdout + plan.stderr  # nothing left to do
 
 
 def test_serve_accepts_rate_limit_and_burst_flags() -> None:
