@@ -127,7 +127,8 @@ class LifecycleOperations(Core):
             policy["dateLastRun"] = policy["_lastRunAt"]  # an update replaced the record
             changed = True
         if policy.get("_nextRunAt") is None:
-            policy["_nextRunAt"] = iso(_parse(policy["dateCreated"]) + DAY)
+            created = _parse(policy["dateCreated"]) if policy.get("dateCreated") else req.now
+            policy["_nextRunAt"] = iso(created + DAY)
             changed = True
         due = _parse(policy["_nextRunAt"])
         if due > req.now:
