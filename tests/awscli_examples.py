@@ -66,6 +66,23 @@ class Example:
             return wanted
         return next(iter(self.files)) if len(self.files) == 1 else None
 
+    def parameters(self) -> dict[str, Any]:
+        """The API parameters the command line sends: `--cli-input-json` file members, and each
+        `--some-member VALUE` as `someMember` (JSON values parsed, as the CLI does for structures)."""
+        params: dict[str, Any] = {}
+        members = service_model().operation_model(self.operation).input_shape.members
+        args = self.argv[2:]
+        for flag, value in zip(args[::2], args[1::2], strict=False):
+            if flag == "--cli-input-json":
+                shown = self.file_argument(value)
+                params.update(json.loads(self.files[shown]) if shown else {})
+                continue
+            member = re.sub(r"-([a-z])", lambda m: m.group(1).upper(), flag.removeprefix("--"))
+            if member in members and members[member].type_name in ("structure", "list", "map"):
+                value = json.loads(value)
+            params[member] = value
+        return params
+
     def input_arns(self) -> list[str]:
         """Image Builder ARNs the command and its files mention, in order of appearance."""
         text = " ".join(self.argv) + " " + " ".join(self.files.values())

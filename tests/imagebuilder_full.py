@@ -113,11 +113,9 @@ class FullEstate:
             )["workflowBuildVersionArn"]
         )
 
-    def _recipe_components(self, component_arn: str) -> list[dict[str, Any]]:
-        return [
-            {"componentArn": self.amazon("component", "update-linux")},
-            {"componentArn": component_arn, "parameters": [{"name": "Greeting", "value": ["hi"]}]},
-        ]
+    @staticmethod
+    def _recipe_components(component_arn: str) -> list[dict[str, Any]]:
+        return [{"componentArn": component_arn, "parameters": [{"name": "Greeting", "value": ["hi"]}]}]
 
     def image_recipe(self, name: str, version: str = "1.0.0", component_arn: str | None = None) -> str:
         component_arn = component_arn or self.component(f"{name}-setup")
@@ -262,7 +260,7 @@ class FullEstate:
                 imageTestsConfiguration={"imageTestsEnabled": True, "timeoutMinutes": 60},
                 enhancedImageMetadataEnabled=True,
                 schedule={
-                    "scheduleExpression": "cron(0 0 * * SUN)",
+                    "scheduleExpression": "cron(0 0 ? * SUN *)",
                     "timezone": "Etc/UTC",
                     "pipelineExecutionStartCondition": "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE",
                 },

@@ -486,7 +486,8 @@ def test_update_image_pipeline_replaces_the_whole_pipeline(client: Any) -> None:
     assert after["status"] == "ENABLED"
     assert after["name"] == "nightly" and after["tags"] == {"owner": "platform"}
     assert after["dateCreated"] == before["dateCreated"]
-    assert "dateUpdated" not in before and ISO_DATE.match(after["dateUpdated"])
+    # A new pipeline's dateUpdated is its dateCreated (AWS CLI example get-image-pipeline.rst).
+    assert before["dateUpdated"] == before["dateCreated"] and ISO_DATE.match(after["dateUpdated"])
     # The distribution configuration is no longer referenced, so it can now be deleted.
     client.delete_distribution_configuration(distributionConfigurationArn=distribution)
 
@@ -553,7 +554,7 @@ def test_pipeline_defaults(client: Any) -> None:
     assert pipeline["status"] == "ENABLED"
     assert pipeline["platform"] == "Linux"
     assert ISO_DATE.match(pipeline["dateCreated"])
-    assert "dateUpdated" not in pipeline
+    assert pipeline["dateUpdated"] == pipeline["dateCreated"]  # AWS CLI example get-image-pipeline.rst
 
 
 def test_pipeline_keeps_explicit_schedule_settings(client: Any) -> None:

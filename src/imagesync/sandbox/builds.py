@@ -267,6 +267,7 @@ class BuildOperations(Core):
             phases.append([status, end])
         draw = random.Random(f"{self.settings.seed}|{arn}").random()
         fails = draw < self.settings.build_failure_rate
+        resolved = self._resolved_inputs(req, recipe)
         image: Record = {
             "arn": arn,
             "type": image_type,
@@ -276,7 +277,9 @@ class BuildOperations(Core):
             "enhancedImageMetadataEnabled": source.get("enhancedImageMetadataEnabled", True),
             "osVersion": recipe.get("_osVersion"),
             "state": {"status": "PENDING"},
-            recipe_key: copy.deepcopy(recipe),
+            # The image's copy of its recipe names the parent image build it was built from, as GetImage
+            # shows it (AWS CLI example get-image.rst), while the recipe keeps its wildcard.
+            recipe_key: dict(copy.deepcopy(recipe), parentImage=resolved["parent"]),
             "infrastructureConfiguration": copy.deepcopy(
                 req.table("infrastructureConfigurations").get(source["infrastructureConfigurationArn"])
             ),
@@ -292,7 +295,7 @@ class BuildOperations(Core):
             "workflows": copy.deepcopy(source.get("workflows")),
             "loggingConfiguration": source.get("loggingConfiguration"),
             "_build": {"start": start, "phases": phases, "fails": fails},
-            "_resolved": self._resolved_inputs(req, recipe),
+            "_resolved": resolved,
             "_workflowPlan": [dict(p, id=f"wf-{_uuid(arn, str(i))}") for i, p in enumerate(workflows)],
         }
         if pipeline is not None:
