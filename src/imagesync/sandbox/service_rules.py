@@ -8,9 +8,11 @@ service is undocumented:
 - a recipe component parameter given twice is InvalidParameterValueException;
 - a required component parameter (no default) left out is accepted: the service reports it
   when the build runs the component, not on CreateImageRecipe;
-- a lifecycle policy's `resourceSelection.recipes[]` must name a recipe of the policy's
-  resource type (image recipes for AMI_IMAGE, container recipes for CONTAINER_IMAGE) that
-  exists in the caller's account and region, else InvalidParameterValueException;
+- a lifecycle policy's `resourceSelection.recipes[]` naming a recipe that exists in the
+  caller's account and region only as the other kind (a container recipe in an AMI_IMAGE
+  policy, an image recipe in a CONTAINER_IMAGE one) is InvalidParameterValueException; a name
+  with no recipe at all is accepted, since the images a policy manages outlive their recipes
+  and a policy may be written before the recipes it selects;
 - the regions of a partition are botocore's endpoint data for that partition;
 - a request signed for a region that is not a region of any partition answers
   InvalidSignatureException (HTTP 403), as an AWS endpoint does for a credential scope it
@@ -170,7 +172,7 @@ def _version_matches(pattern: str, version: str) -> bool:
 
 
 def check_lifecycle_selection(resource_type: str, selection: Record, own_recipes: dict[str, list[Record]]) -> None:
-    """Each resourceSelection.recipes[] must name an existing recipe of the policy's resource type.
+    """No resourceSelection.recipes[] may name a recipe that exists only as the other kind.
 
     `own_recipes` maps "imageRecipes"/"containerRecipes" to the caller's recipes in the region.
     """
@@ -183,10 +185,5 @@ def check_lifecycle_selection(resource_type: str, selection: Record, own_recipes
         if any(r["name"] == name and _version_matches(version, r["version"]) for r in own_recipes[other]):
             raise _invalid(
                 f"resourceSelection.recipes[{i}]",
-                f"'{name}' {version} is a {other_label}, "
-                f"but a {resource_type} lifecycle policy selects {label}s.",
+                f"'{name}' {version} is a {other_label}, but a {resource_type} lifecycle policy selects {label}s.",
             )
-        raise _invalid(
-            f"resourceSelection.recipes[{i}]",
-            f"The {label} '{name}' with version {version} does not exist.",
-        )
