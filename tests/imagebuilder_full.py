@@ -39,6 +39,7 @@ parameters:
   - name: waitSeconds
     type: integer
     default: 5
+    description: Seconds to wait before the build.
 steps:
   - name: LaunchBuildInstance
     action: LaunchInstance
@@ -137,6 +138,7 @@ class FullEstate:
                             "volumeType": "gp3",
                             "iops": 3000,
                             "throughput": 125,
+                            "snapshotId": "snap-0123456789abcdef0",
                         },
                     }
                 ],
@@ -263,6 +265,7 @@ class FullEstate:
                     "scheduleExpression": "cron(0 0 ? * SUN *)",
                     "timezone": "Etc/UTC",
                     "pipelineExecutionStartCondition": "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE",
+                    "autoDisablePolicy": {"failureCount": 3},
                 },
                 status="ENABLED",
                 tags=self.tags(name),
@@ -284,7 +287,7 @@ class FullEstate:
             )["imagePipelineArn"]
         )
 
-    def lifecycle_policy(self, name: str) -> str:
+    def lifecycle_policy(self, name: str, recipe: str = "golden") -> str:
         return str(
             self.client.create_lifecycle_policy(
                 name=name,
@@ -308,7 +311,7 @@ class FullEstate:
                         },
                     }
                 ],
-                resourceSelection={"recipes": [{"name": "golden", "semanticVersion": "1.x.x"}]},
+                resourceSelection={"recipes": [{"name": recipe, "semanticVersion": "1.x.x"}]},
                 tags=self.tags(name),
             )["lifecyclePolicyArn"]
         )
@@ -327,11 +330,15 @@ class FullEstate:
 
     def finish_builds(self) -> None:
         """Advance a frozen sandbox clock well past any build's duration (a no-op for instant builds)."""
+        self.advance(24 * 3600)
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox clock on by `seconds` of simulated time."""
         if self.endpoint_url is None:
             return
         request = urllib.request.Request(
             f"{self.endpoint_url}/_sandbox/clock",
-            data=json.dumps({"advance": 24 * 3600}).encode(),
+            data=json.dumps({"advance": seconds}).encode(),
             method="POST",
             headers={"Content-Type": "application/json"},
         )

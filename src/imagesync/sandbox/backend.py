@@ -368,6 +368,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
 
     def op_list_container_recipes(self, req: Request) -> Record:
         items = by_name_and_version(self._owned_list(req, "containerRecipes", req.params.get("owner")))
+        # ContainerRecipeSummary.instanceImage is the build instance's image from instanceConfiguration.
+        items = [dict(r, instanceImage=(r.get("instanceConfiguration") or {}).get("image")) for r in items]
         page, token = paginate(
             req.operation,
             req.params,

@@ -293,7 +293,8 @@ class BuildOperations(Core):
             "imageScanningConfiguration": source.get("imageScanningConfiguration"),
             "executionRole": source.get("executionRole"),
             "workflows": copy.deepcopy(source.get("workflows")),
-            "loggingConfiguration": source.get("loggingConfiguration"),
+            # A pipeline's imageLogGroupName is the image's logGroupName; CreateImage gives logGroupName itself.
+            "loggingConfiguration": _image_logging(source.get("loggingConfiguration")),
             "_build": {"start": start, "phases": phases, "fails": fails},
             "_resolved": resolved,
             "_workflowPlan": [dict(p, id=f"wf-{_uuid(arn, str(i))}") for i, p in enumerate(workflows)],
@@ -738,3 +739,9 @@ class BuildOperations(Core):
                             "imageBuildVersionArn": execution["imageBuildVersionArn"],
                         }
         raise SandboxError("ResourceNotFoundException", f"The workflow step execution '{step_id}' does not exist.")
+
+
+def _image_logging(config: Record | None) -> Record | None:
+    if not config or "logGroupName" in config or "imageLogGroupName" not in config:
+        return config
+    return {"logGroupName": config["imageLogGroupName"]}
