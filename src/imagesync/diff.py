@@ -17,17 +17,20 @@ from imagesync.changes import DiffItem
 from imagesync.manifest import awstoe
 
 # Values the service fills in when a request leaves them out; equal to the default means absent.
+# The reconciler's one copy of the service's defaults (the sandbox keeps its own). Documented in
+# the API reference unless marked as a guess.
 _DEFAULTS: dict[str, list[tuple[tuple[str, ...], Any]]] = {
     "ImagePipeline": [
         (("enhancedImageMetadataEnabled",), True),
-        (("status",), "ENABLED"),
+        (("status",), "ENABLED"),  # a guess: what the service returns for a pipeline created without one
         (("schedule", "timezone"), "UTC"),
         (("schedule", "pipelineExecutionStartCondition"), "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"),
         (("imageTestsConfiguration", "imageTestsEnabled"), True),
-        (("imageTestsConfiguration", "timeoutMinutes"), 720),
+        (("imageTestsConfiguration", "timeoutMinutes"), 720),  # stored and returned, though ignored
     ],
+    # A guess: the API reference gives no default; a live configuration created without it reads true.
     "InfrastructureConfiguration": [(("terminateInstanceOnFailure",), True)],
-    "LifecyclePolicy": [(("status",), "ENABLED")],
+    "LifecyclePolicy": [(("status",), "ENABLED")],  # a guess, as for pipelines
 }
 
 # Lists whose order the service does not keep or that mean a set.

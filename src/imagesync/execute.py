@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from imagesync import versioning
+from imagesync import arns, versioning
 from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
 from imagesync.changes import (
     CREATE,
@@ -307,7 +307,7 @@ class _TargetRunner:
         )
         kept = 0
         for build in builds:
-            if not owns(build.get("tags"), self.project, address, str(build.get("version", "")).split("/")[0]):
+            if not owns(build.get("tags"), self.project, address, arns.without_build(str(build.get("version", "")))):
                 kept += 1  # not published by this project for this very resource: never deleted
                 continue
             try:
@@ -324,4 +324,4 @@ class _TargetRunner:
 
 def _has_build(params: dict[str, Any]) -> bool:
     arn = params.get("componentBuildVersionArn") or params.get("workflowBuildVersionArn") or ""
-    return arn.rsplit("/", 1)[-1].isdigit()
+    return arns.is_build_arn(arn)

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagesync import botomodel, versioning
+from imagesync import arns, botomodel, versioning
+from imagesync.arns import arn_name
 from imagesync.aws import Backoff, CallCounter, call, list_all
-from imagesync.kinds import REGISTRY, Kind, arn_name
+from imagesync.kinds import REGISTRY, Kind
 
 PROJECT_TAG = "imagesync:project"
 ADDRESS_TAG = "imagesync:address"
@@ -212,8 +213,8 @@ def _group_versions(state: LiveState, kind: Kind, items: Iterable[dict[str, Any]
 
 def _version_of(kind: Kind, row: dict[str, Any]) -> str:
     if "version" in row:
-        return str(row["version"]).split("/")[0]
-    return row["arn"].rsplit("/", 1)[1]  # recipe summaries name the version only in the ARN
+        return arns.without_build(str(row["version"]))
+    return arns.version_of(row["arn"])  # recipe summaries name the version only in the ARN
 
 
 def _read_one(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:

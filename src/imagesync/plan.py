@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from imagesync import __version__, versioning
+from imagesync import __version__, arns, versioning
 from imagesync.aws import CallCounter, Connector
 from imagesync.changes import (
     CREATE,
@@ -203,15 +203,15 @@ class _TargetPlanner:
 
     def resolve(self, kind: str, name: str, form: str) -> str:
         if form == "image":
-            return f"arn:aws:imagebuilder:{self.target.region}:{self.account}:image/{arn_name(name)}/x.x.x"
+            return arns.newest_image_arn(self.target.region, self.account, name)
         return self.planned[Address(kind, name)]
 
     def _base_arn(self, res: Resource) -> str:
         kind = res.kind_info
         arn_type = kind.arn_type
         if res.kind == "Workflow":
-            arn_type = f"workflow/{str(res.spec['type']).lower()}"
-        return f"arn:aws:imagebuilder:{self.target.region}:{self.account}:{arn_type}/{arn_name(res.name)}"
+            arn_type = arns.workflow_arn_type(str(res.spec["type"]))
+        return arns.resource_arn(self.target.region, self.account, arn_type, res.name)
 
     def _desired_tags(self, res: Resource) -> dict[str, str]:
         tags = dict(thaw(res.spec.get("tags") or {}))

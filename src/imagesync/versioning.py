@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from imagesync.arns import without_build
 from imagesync.manifest import awstoe
 
 Version = tuple[int, int, int]
@@ -23,7 +24,7 @@ MAX_NODE = 1073741823
 
 def parse(text: str) -> Version:
     """`1.4.2` -> (1, 4, 2); a build suffix (`1.4.2/3`) is ignored."""
-    match = _VERSION_RE.match(text.split("/", 1)[0])
+    match = _VERSION_RE.match(without_build(text))
     if not match:
         raise ValueError(f"not a semantic version: {text!r}")
     major, minor, patch = (int(n) for n in match.groups())

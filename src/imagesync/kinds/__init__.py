@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from imagesync.arns import arn_name
 from imagesync.kinds import (
     component,
     container_recipe,
@@ -14,7 +15,7 @@ from imagesync.kinds import (
     lifecycle_policy,
     workflow,
 )
-from imagesync.kinds.base import Kind, RefField, Resolver, arn_name, freeze, thaw
+from imagesync.kinds.base import Kind, RefField, Resolver, freeze, thaw
 
 
 class Registry:

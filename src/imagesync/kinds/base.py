@@ -7,10 +7,11 @@ explicitly. Lower layers only: kinds import nothing from plan, execute or cli.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from imagesync.arns import resource_arn
 
 # Spec fields that only imagesync reads; never sent to Image Builder.
 IMAGESYNC_FIELDS = frozenset(
@@ -78,7 +79,7 @@ class Kind:
         return None if self.versioned else f"Update{self.noun}"
 
     def arn_base(self, region: str, account: str, name: str) -> str:
-        return f"arn:aws:imagebuilder:{region}:{account}:{self.arn_type}/{arn_name(name)}"
+        return resource_arn(region, account, self.arn_type, name)
 
     def create_request(
         self,
@@ -122,11 +123,6 @@ class Kind:
             body.pop(key, None)
         body[self.update_member] = arn
         return body
-
-
-def arn_name(name: str) -> str:
-    """The ARN segment of a resource name: lower case, spaces and underscores as hyphens."""
-    return re.sub(r"[ _]", "-", name.lower())
 
 
 def _resolve_refs(body: dict[str, Any], ref: RefField, resolve: Resolver) -> None:

@@ -236,7 +236,11 @@ def load_document(text: str | None) -> dict[str, Any] | None:
 
 
 def component_type(doc_value: Any) -> str:
-    """'TEST' for a document whose only phase is named `test`, otherwise 'BUILD'."""
+    """'TEST' for a document whose only phase is named `test`, otherwise 'BUILD'.
+
+    A guess at how the service types a component (Create takes no type; Get reports one); the
+    planner does not depend on it.
+    """
     phases = doc_value.get("phases") if isinstance(doc_value, dict) else None
     if (
         isinstance(phases, list)
