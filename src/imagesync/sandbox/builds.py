@@ -128,6 +128,20 @@ def _timestamp(value: Any, default: float) -> float:
     return default
 
 
+def _steps_of(workflow: Record | None) -> list[list[Any]]:
+    """(name, action, description) of each step of a workflow record's document."""
+    try:
+        doc = yaml.safe_load((workflow or {}).get("data") or "") or {}
+    except yaml.YAMLError:
+        return []
+    steps = doc.get("steps") if isinstance(doc, dict) else None
+    return [
+        [str(step.get("name", "Step")), str(step.get("action", "ExecuteComponents")), step.get("description")]
+        for step in steps or []
+        if isinstance(step, dict)
+    ]
+
+
 def _uuid(*parts: str) -> str:
     return str(uuid.UUID(hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]))
 
@@ -203,20 +217,7 @@ class BuildOperations(Core):
             record = self._resolve_quiet(req, "workflows", wf["workflowArn"])
             arn = record["arn"] if record else wf["workflowArn"]
             type_ = record["type"] if record else parse_arn(wf["workflowArn"], "workflowArn").type.split("/")[1].upper()
-            steps = []
-            try:
-                doc = yaml.safe_load((record or {}).get("data") or "") or {}
-            except yaml.YAMLError:
-                doc = {}
-            for step in doc.get("steps") or [] if isinstance(doc, dict) else []:
-                if isinstance(step, dict):
-                    steps.append(
-                        (
-                            str(step.get("name", "Step")),
-                            str(step.get("action", "ExecuteComponents")),
-                            step.get("description"),
-                        )
-                    )
+            steps = _steps_of(record)
             plan.append({"arn": arn, "type": type_, "steps": steps, "parallelGroup": wf.get("parallelGroup")})
         tests = tests_enabled and (any(p["type"] == "TEST" for p in plan) or self._has_tests(req, recipe))
         if not any(p["type"] == "BUILD" for p in plan):
@@ -228,16 +229,12 @@ class BuildOperations(Core):
         return plan
 
     def _default_workflow(self, req: Request, type_: str) -> Record:
-        arn = (
-            f"arn:{req.prefix.split(':')[1]}:imagebuilder:{req.region}:aws:workflow/{type_.lower()}/"
-            f"{DEFAULT_WORKFLOW[type_]}/1.0.0/1"
-        )
-        return {
-            "arn": arn,
-            "type": type_,
-            "steps": [(n, a, None) for n, a in DEFAULT_STEPS[type_]],
-            "parallelGroup": None,
-        }
+        """The AWS-managed build or test workflow: the catalog's newest, if it has one, else a built-in outline."""
+        base = f"arn:{req.prefix.split(':')[1]}:imagebuilder:{req.region}:aws:workflow/{type_.lower()}/"
+        record = self._resolve_quiet(req, "workflows", f"{base}{DEFAULT_WORKFLOW[type_]}/x.x.x")
+        steps = _steps_of(record) or [[n, a, None] for n, a in DEFAULT_STEPS[type_]]
+        arn = record["arn"] if record else f"{base}{DEFAULT_WORKFLOW[type_]}/1.0.0/1"
+        return {"arn": arn, "type": type_, "steps": steps, "parallelGroup": None}
 
     def _start_build(
         self, req: Request, source: Record, *, pipeline: Record | None, build_type: str, tags: Record
@@ -376,7 +373,7 @@ class BuildOperations(Core):
             "buildDate": build_date(_moment(image["_build"]["start"])),
             "buildVersion": str(build_of(image)),
         }
-        targets = distribution["distributions"] if distribution else [{"region": ref.region}]
+        targets: list[Record] = distribution["distributions"] if distribution else [{"region": ref.region}]
         if image["type"] == "DOCKER":
             containers = []
             for d in targets:
