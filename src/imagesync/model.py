@@ -94,7 +94,10 @@ class Resource:
 
     @property
     def depends_on(self) -> tuple[Address, ...]:
-        return tuple(sorted({ref.target for ref in self.references}))
+        """What must exist first: the resources it `{ref:}`s and those its kind says it names."""
+        named = self.kind_info.named_dependencies
+        implied = {Address(kind, name) for kind, name in named(self.spec)} if named else set()
+        return tuple(sorted({ref.target for ref in self.references} | implied))
 
 
 @dataclass(frozen=True)

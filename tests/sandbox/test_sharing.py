@@ -235,6 +235,23 @@ def test_a_component_policy_on_a_build_shares_every_build_of_that_version(a: Any
         b.get_component(componentBuildVersionArn=other_version)
 
 
+def test_build_version_lists_show_another_accounts_builds_only_where_shared(a: Any, b: Any, c: Any) -> None:
+    """ListComponentBuildVersions of another account's version lists its builds only for an
+    account the policy names; for any other account the version holds nothing, as a resource it
+    cannot see. Regression: the builds of an unshared version were listed to every caller.
+    Source: https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-shared-resources.html
+    """
+    first = component(a)
+    second = component(a, data=SIMPLE_DOCUMENT.replace("hello", "hello again"))
+    version_arn = first.rsplit("/", 1)[0]
+    for caller in (b, c):
+        assert caller.list_component_build_versions(componentVersionArn=version_arn)["componentSummaryList"] == []
+    a.put_component_policy(componentArn=first, policy=policy("Component", first, B))
+    shared = b.list_component_build_versions(componentVersionArn=version_arn)["componentSummaryList"]
+    assert [row["arn"] for row in shared] == [first, second]
+    assert c.list_component_build_versions(componentVersionArn=version_arn)["componentSummaryList"] == []
+
+
 def test_list_and_get_are_granted_separately(a: Any, b: Any) -> None:
     """The list action makes a resource appear in owner=Shared lists, the get action lets the
     consumer read and use it; each is an IAM action of its own.

@@ -37,6 +37,9 @@ class RefField:
 # resolve(kind, name, form) -> ARN of the managed resource
 Resolver = Callable[[str, str, str], str]
 
+# named_dependencies(spec) -> (kind, name) of resources the spec names by plain name, not `{ref:}`
+NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -56,6 +59,9 @@ class Kind:
     document_member: str | None = None  # "data" for components and workflows
     update_member: str | None = None  # the ARN member of the Update call (mutable kinds)
     update_omits: frozenset[str] = field(default_factory=frozenset)  # Create members Update does not take
+    # Resources a spec names by their plain name (the service looks them up at Create, so they
+    # must exist first), e.g. the recipes a lifecycle policy selects.
+    named_dependencies: NamedDependencies | None = None
 
     @property
     def create_op(self) -> str:

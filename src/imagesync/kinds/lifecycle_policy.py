@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from imagesync.kinds.base import Kind
+
+# The recipe kind a policy's resource type selects by name.
+_RECIPE_KIND = {"AMI_IMAGE": "ImageRecipe", "CONTAINER_IMAGE": "ContainerRecipe"}
+
+
+def selected_recipes(spec: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The recipes `resourceSelection.recipes` names; Image Builder refuses a policy naming none that exists."""
+    kind = _RECIPE_KIND.get(str(spec.get("resourceType")))
+    selection = spec.get("resourceSelection")
+    if kind is None or not isinstance(selection, Mapping):
+        return ()
+    recipes = selection.get("recipes")
+    if not isinstance(recipes, list | tuple):
+        return ()
+    names = {str(r["name"]) for r in recipes if isinstance(r, Mapping) and isinstance(r.get("name"), str)}
+    return tuple((kind, name) for name in sorted(names))
+
 
 KIND = Kind(
     name="LifecyclePolicy",
@@ -15,4 +35,5 @@ KIND = Kind(
     schema="lifecycle-policy",
     versioned=False,
     update_member="lifecyclePolicyArn",
+    named_dependencies=selected_recipes,
 )

@@ -150,8 +150,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return {"componentSummaryList": page, "nextToken": token}
 
     def _family_builds(self, req: Request, collection: str, version_arn: str, member: str) -> list[Record]:
-        ref = parse_arn(version_arn, member)
-        family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
+        family = self._visible_versions(req, collection, parse_arn(version_arn, member))
         return sorted((r for r in family if version_arn_of(r["arn"]) == version_arn), key=build_of)
 
     def op_delete_component(self, req: Request) -> Record:

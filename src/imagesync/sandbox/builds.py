@@ -598,8 +598,7 @@ class BuildOperations(Core):
 
     def op_list_image_build_versions(self, req: Request) -> Record:
         version_arn = req.params["imageVersionArn"]
-        ref = parse_arn(version_arn, "imageVersionArn")
-        family = self._versions(req, "images", ref.region, ref.account, ref.name, ref.type)
+        family = self._visible_versions(req, "images", parse_arn(version_arn, "imageVersionArn"))
         pool = sorted((r for r in family if version_arn_of(r["arn"]) == version_arn), key=build_of)
         page, token = paginate(req.operation, req.params, pool, self._image_filters)
         return {"imageSummaryList": page, "nextToken": token}

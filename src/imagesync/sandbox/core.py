@@ -388,15 +388,20 @@ class Core:
         pool: Iterable[Record] = req.table(collection).values()
         return [r for r in pool if r["arn"].startswith(base)]
 
+    def _visible_versions(self, req: Request, collection: str, ref: ParsedArn) -> list[Record]:
+        """`_versions` as the caller may see them: its own region, and another account's resource
+        only where its owner's policy shares it."""
+        if ref.region != req.region:
+            return []
+        family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
+        if ref.account != req.account and ref.account not in self.catalog.accounts:
+            family = [r for r in family if sharing.granted(req.state, collection, r["arn"], req.account, sharing.GET)]
+        return family
+
     def _resolve(self, req: Request, collection: str, arn: str, member: str) -> Record | None:
         """The newest record an ARN names: exact build, latest build of a version, or a wildcard."""
         ref = parse_arn(arn, member)
-        if ref.region != req.region:
-            return None
-        family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
-        if ref.account != req.account and ref.account not in self.catalog.accounts:
-            # Another account's resource exists for the caller only where its owner's policy shares it.
-            family = [r for r in family if sharing.granted(req.state, collection, r["arn"], req.account, sharing.GET)]
+        family = self._visible_versions(req, collection, ref)
         if ref.version is None:
             return family[0] if family and family[0]["arn"] == arn else None
         pattern = parse_version(ref.version, wildcards=True, member=member)

@@ -8,11 +8,11 @@ service is undocumented:
 - a recipe component parameter given twice is InvalidParameterValueException;
 - a required component parameter (no default) left out is accepted: the service reports it
   when the build runs the component, not on CreateImageRecipe;
-- a lifecycle policy's `resourceSelection.recipes[]` naming a recipe that exists in the
-  caller's account and region only as the other kind (a container recipe in an AMI_IMAGE
-  policy, an image recipe in a CONTAINER_IMAGE one) is InvalidParameterValueException; a name
-  with no recipe at all is accepted, since the images a policy manages outlive their recipes
-  and a policy may be written before the recipes it selects;
+- a lifecycle policy's `resourceSelection.recipes[]` must name a recipe of the policy's kind
+  that exists in the caller's account and region (a version or wildcard some version matches),
+  as the service was seen to refuse one that does not: InvalidParameterValueException, and a
+  message saying so when the name is a recipe of the other kind (a container recipe in an
+  AMI_IMAGE policy, an image recipe in a CONTAINER_IMAGE one);
 - the regions of a partition are botocore's endpoint data for that partition;
 - a request signed for a region that is not a region of any partition answers
   InvalidSignatureException (HTTP 403), as an AWS endpoint does for a credential scope it
@@ -172,7 +172,7 @@ def _version_matches(pattern: str, version: str) -> bool:
 
 
 def check_lifecycle_selection(resource_type: str, selection: Record, own_recipes: dict[str, list[Record]]) -> None:
-    """No resourceSelection.recipes[] may name a recipe that exists only as the other kind.
+    """Every resourceSelection.recipes[] names an existing recipe of the policy's kind.
 
     `own_recipes` maps "imageRecipes"/"containerRecipes" to the caller's recipes in the region.
     """
@@ -187,3 +187,7 @@ def check_lifecycle_selection(resource_type: str, selection: Record, own_recipes
                 f"resourceSelection.recipes[{i}]",
                 f"'{name}' {version} is a {other_label}, but a {resource_type} lifecycle policy selects {label}s.",
             )
+        raise _invalid(
+            f"resourceSelection.recipes[{i}]",
+            f"The {label} '{name}' with a version matching {version} does not exist.",
+        )
