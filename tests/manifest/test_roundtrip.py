@@ -533,6 +533,8 @@ def test_depends_on_of_the_hardened_pipeline(state: DesiredState, target: str) -
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_depends_on_matches_the_references_written_in_the_manifests(state: DesiredState, target: str) -> None:
+    """What a resource depends on is what its manifest `{ref:}`s, plus the recipes a lifecycle
+    policy selects by name."""
     for r in state:
         if r.target != target:
             continue
@@ -541,6 +543,8 @@ def test_depends_on_matches_the_references_written_in_the_manifests(state: Desir
         for d in dicts(raw):
             if set(d) >= {"ref"} and isinstance(d["ref"], str):
                 written.add(d["ref"])
+        if r.kind == "LifecyclePolicy":
+            written |= {s["name"] for s in raw["resourceSelection"].get("recipes") or []}
         assert {a.name for a in r.depends_on} == written, str(r.address)
 
 

@@ -106,7 +106,7 @@ spec:
     - action: {type: DELETE}
       filter: {type: COUNT, value: 5}
   resourceSelection:
-    recipes: [{name: recipe, semanticVersion: 1.x.x}]
+    tagMap: {golden: "true"}
 """,
 }
 

@@ -10,6 +10,7 @@ service is undocumented are in `core`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from imagesync.sandbox import awstoe, schedules, service_rules, sharing
@@ -93,7 +94,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
     def op_create_component(self, req: Request) -> Record:
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "platform", "description", "supportedOsVersions", "kmsKeyId")}
-        doc = parse_document(p.get("data"), "data") if p.get("data") is not None else None
+        data = p.get("data")
+        doc = parse_document(data, "data") if data is not None else None
         if doc is not None:
             awstoe.check_component_document(doc, p["platform"])
         record: Record = {
@@ -161,7 +163,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
     def op_create_workflow(self, req: Request) -> Record:
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "type", "description", "kmsKeyId")}
-        doc = parse_document(p.get("data"), "data") if p.get("data") is not None else None
+        data = p.get("data")
+        doc = parse_document(data, "data") if data is not None else None
         if doc is not None:
             awstoe.check_workflow_document(doc)
         record: Record = {
@@ -425,7 +428,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
     def _update_mutable(self, req: Request, collection: str, member: str, fields: Record) -> str:
         arn = req.params[member]
         record = self._get(req, collection, arn)
-        keep = {k: record[k] for k in ("arn", "name", "dateCreated", "tags") if k in record}
+        keep: Record = {k: record[k] for k in ("arn", "name", "dateCreated", "tags") if k in record}
         keep.update({k: v for k, v in record.items() if k.startswith("_")})
         req.table(collection)[arn] = {**keep, **fields, "dateUpdated": req.timestamp()}
         return arn
@@ -508,6 +511,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         if image_recipe is not None:
             recipe = self._must_resolve(req, "imageRecipes", image_recipe, "imageRecipeArn")
         else:
+            assert container_recipe is not None  # exactly one of the two, checked above
             recipe = self._must_resolve(req, "containerRecipes", container_recipe, "containerRecipeArn")
         for member, collection in (
             ("infrastructureConfigurationArn", "infrastructureConfigurations"),
@@ -569,7 +573,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             req.params,
             by_name_and_version(req.own("imagePipelines")),
             {
-                name: (lambda r, n=name: r.get(n))
+                name: _member(name)
                 for name in (
                     "description",
                     "distributionConfigurationArn",
@@ -707,3 +711,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
 
     def op_get_image_policy(self, req: Request) -> Record:
         return self._get_policy(req, "images", "imageArn")
+
+
+def _member(name: str) -> Callable[[Record], Any]:
+    """A filter's getter: the record's member `name`."""
+    return lambda record: record.get(name)

@@ -32,6 +32,9 @@ from imagesync.sandbox.validation import validate_input
 
 DEFAULT_REGION = "us-east-1"
 MAX_BODY = 8 * 1024 * 1024
+# How often the serving loop looks for a shutdown request: stopping a sandbox waits up to this long
+# (the standard library's 0.5 s made every test that starts a sandbox pay half a second to stop it).
+SHUTDOWN_POLL = 0.02
 _CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/")
 _READ_PREFIXES = ("Get", "List")
 
@@ -278,8 +281,9 @@ class RunningSandbox:
         self.sandbox = sandbox
         self._server = _Server((host, port), sandbox)
         bound_host, bound_port = self._server.server_address[:2]
-        self.endpoint_url = f"http://{bound_host}:{bound_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="imagesync-sandbox", daemon=True)
+        host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+        self.endpoint_url = f"http://{host_text}:{bound_port}"
+        self._thread = threading.Thread(target=self._serve, name="imagesync-sandbox", daemon=True)
 
     def start(self) -> RunningSandbox:
         self._thread.start()
@@ -290,9 +294,12 @@ class RunningSandbox:
         self._server.server_close()
         self._thread.join(timeout=5)
 
+    def _serve(self) -> None:
+        self._server.serve_forever(poll_interval=SHUTDOWN_POLL)
+
     def serve_forever(self) -> None:
         try:
-            self._server.serve_forever()
+            self._server.serve_forever(poll_interval=SHUTDOWN_POLL)
         finally:
             self._server.server_close()
 
