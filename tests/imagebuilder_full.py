@@ -43,11 +43,14 @@ parameters:
 steps:
   - name: LaunchBuildInstance
     action: LaunchInstance
+    description: Launch the build instance and wait for its SSM agent.
     onFailure: Abort
+    timeoutSeconds: 3600
     inputs:
       waitFor: ssmAgent
   - name: CreateOutputAMI
     action: CreateImage
+    description: Create the output AMI from the build instance.
     onFailure: Abort
     inputs:
       instanceId.$: "$.stepOutputs.LaunchBuildInstance.instanceId"

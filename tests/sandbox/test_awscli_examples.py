@@ -64,13 +64,7 @@ SUPERSEDED: dict[str, tuple[str, str]] = {
 
 # Examples where the sandbox still differs from what the example shows, each with its reason.
 # They run as strict expected failures: when the sandbox changes, the XPASS says to revisit the entry.
-KNOWN_DISCREPANCIES: dict[str, str] = {
-    "create-image-recipe": (
-        "the example's parentImage names windows-server-2016-english-full-base-x86/xxxx.x.x; the sandbox's "
-        "catalog has no Windows Server 2016 image and it reads 'xxxx' as no version node at all, so it refuses "
-        "the ARN; no source says whether the service takes 'xxxx' as a wildcard"
-    ),
-}
+KNOWN_DISCREPANCIES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -290,6 +290,48 @@ def test_workflow_executions_follow_the_build(sb: RunningSandbox, ib: Any) -> No
     detail = ib.get_workflow_step_execution(stepExecutionId=step["stepExecutionId"])
     assert (detail["name"], detail["action"], detail["status"]) == ("CreateOutputAMI", "CreateImage", "COMPLETED")
     assert detail["workflowExecutionId"] == done[0]["workflowExecutionId"]
+    # The step's document inputs and onFailure, and what the completed step produced.
+    assert json.loads(detail["inputs"]) == {"instanceId.$": "$.stepOutputs.LaunchBuildInstance.instanceId"}
+    assert detail["onFailure"] == "Abort"
+    assert json.loads(detail["outputs"])["imageId"].startswith("ami-")
+    launch = ib.list_workflow_step_executions(workflowExecutionId=done[0]["workflowExecutionId"])["steps"][0]
+    assert json.loads(launch["inputs"]) == {} and json.loads(launch["outputs"])["instanceId"].startswith("i-")
+
+
+def test_scan_state_follows_a_build_with_scanning_enabled(sb: RunningSandbox, ib: Any) -> None:
+    """An image whose pipeline enables image scanning carries a scanState
+    (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImageScanState.html): pending while
+    it builds, scanning while tested, collecting while distributed, COMPLETED once AVAILABLE, and
+    ABANDONED when the build is cancelled; an image built without scanning has none."""
+    s = stack(ib, imageScanningConfiguration={"imageScanningEnabled": True})
+    arn = ib.start_image_pipeline_execution(imagePipelineArn=s["pipeline"])["imageBuildVersionArn"]
+    seen = []
+    for minutes in (0, 5, 30, 15, 15):  # t = 0, 5, 35, 50, 65 minutes of a 60-minute build
+        advance(sb, minutes)
+        image = ib.get_image(imageBuildVersionArn=arn)["image"]
+        seen.append((image["state"]["status"], image["scanState"]["status"]))
+    assert seen == [
+        ("PENDING", "PENDING"),
+        ("BUILDING", "PENDING"),
+        ("TESTING", "SCANNING"),
+        ("DISTRIBUTING", "COLLECTING"),
+        ("AVAILABLE", "COMPLETED"),
+    ]
+    cancelled = ib.start_image_pipeline_execution(imagePipelineArn=s["pipeline"])["imageBuildVersionArn"]
+    ib.cancel_image_creation(imageBuildVersionArn=cancelled)
+    assert ib.get_image(imageBuildVersionArn=cancelled)["image"]["scanState"] == {"status": "ABANDONED"}
+    plain = stack_without_scanning(ib)
+    unscanned = ib.start_image_pipeline_execution(imagePipelineArn=plain)["imageBuildVersionArn"]
+    assert "scanState" not in ib.get_image(imageBuildVersionArn=unscanned)["image"]
+
+
+def stack_without_scanning(ib: Any) -> str:
+    recipe = ib.create_image_recipe(name="plain", semanticVersion="1.0.0", parentImage="ami-0123456789abcdef0")[
+        "imageRecipeArn"]
+    infra = ib.create_infrastructure_configuration(name="plain-infra", instanceProfileName="builder")[
+        "infrastructureConfigurationArn"]
+    return ib.create_image_pipeline(name="plain", imageRecipeArn=recipe, infrastructureConfigurationArn=infra)[
+        "imagePipelineArn"]
 
 
 def test_state_update_deprecates_an_image(sb: RunningSandbox, ib: Any) -> None:

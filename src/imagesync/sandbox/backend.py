@@ -258,6 +258,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         """What a parent image reference resolves to: platform and OS version of the base."""
         if service_rules.image_parent_form(parent) != "arn":
             return {"platform": "Linux", "osVersion": None}  # AMI id, ssm: parameter, or product id
+        parent = service_rules.parent_image_arn(parent)
         ref = parse_arn(parent, "parentImage")
         if ref.type != "image":
             raise SandboxError(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import json
 import random
 import re
 import uuid
@@ -72,6 +73,10 @@ FAILURE_REASON = (
 _VARIABLE_RE = re.compile(r"\{\{\s*imagebuilder:(?P<name>[A-Za-z]+)\s*\}\}")
 
 # The steps of the default build and test workflows, as (name, action).
+# An image with scanning enabled is scanned while it is tested and distributed; the findings are in
+# once it is AVAILABLE, and a build that stops early abandons its scan.
+SCAN_STATE = {"TESTING": "SCANNING", "DISTRIBUTING": "COLLECTING", "AVAILABLE": "COMPLETED", "FAILED": "ABANDONED"}
+
 DEFAULT_STEPS = {
     "BUILD": [
         ("LaunchBuildInstance", "LaunchInstance"),
@@ -128,18 +133,37 @@ def _timestamp(value: Any, default: float) -> float:
     return default
 
 
-def _steps_of(workflow: Record | None) -> list[list[Any]]:
-    """(name, action, description) of each step of a workflow record's document."""
+def _steps_of(workflow: Record | None) -> list[Record]:
+    """The steps of a workflow record's document as a step execution reports them: name, action,
+    description, inputs (as JSON text), onFailure (the document's default, Abort) and timeoutSeconds."""
     try:
         doc = yaml.safe_load((workflow or {}).get("data") or "") or {}
     except yaml.YAMLError:
         return []
     steps = doc.get("steps") if isinstance(doc, dict) else None
-    return [
-        [str(step.get("name", "Step")), str(step.get("action", "ExecuteComponents")), step.get("description")]
-        for step in steps or []
-        if isinstance(step, dict)
-    ]
+    out = []
+    for step in steps or []:
+        if not isinstance(step, dict):
+            continue
+        row: Record = {
+            "name": str(step.get("name", "Step")),
+            "action": str(step.get("action", "ExecuteComponents")),
+            "inputs": json.dumps(step.get("inputs") or {}, sort_keys=True, default=str),
+            "onFailure": str(step.get("onFailure", "Abort")),
+        }
+        if step.get("description"):
+            row["description"] = str(step["description"])
+        if isinstance(step.get("timeoutSeconds"), int):
+            row["timeoutSeconds"] = step["timeoutSeconds"]
+        out.append(row)
+    return out
+
+
+def _step_outputs(action: str, execution_id: str) -> str:
+    """What a completed step reports: the instance a LaunchInstance started, the AMI a CreateImage made."""
+    seed = hashlib.sha256(execution_id.encode()).hexdigest()
+    outputs = {"LaunchInstance": {"instanceId": f"i-{seed[:17]}"}, "CreateImage": {"imageId": f"ami-{seed[:17]}"}}
+    return json.dumps(outputs.get(action, {}), sort_keys=True)
 
 
 def _uuid(*parts: str) -> str:
@@ -232,7 +256,9 @@ class BuildOperations(Core):
         """The AWS-managed build or test workflow: the catalog's newest, if it has one, else a built-in outline."""
         base = f"arn:{req.prefix.split(':')[1]}:imagebuilder:{req.region}:aws:workflow/{type_.lower()}/"
         record = self._resolve_quiet(req, "workflows", f"{base}{DEFAULT_WORKFLOW[type_]}/x.x.x")
-        steps = _steps_of(record) or [[n, a, None] for n, a in DEFAULT_STEPS[type_]]
+        steps = _steps_of(record) or [
+            {"name": n, "action": a, "inputs": "{}", "onFailure": "Abort"} for n, a in DEFAULT_STEPS[type_]
+        ]
         arn = record["arn"] if record else f"{base}{DEFAULT_WORKFLOW[type_]}/1.0.0/1"
         return {"arn": arn, "type": type_, "steps": steps, "parallelGroup": None}
 
@@ -296,6 +322,8 @@ class BuildOperations(Core):
             "_resolved": resolved,
             "_workflowPlan": [dict(p, id=f"wf-{_uuid(arn, str(i))}") for i, p in enumerate(workflows)],
         }
+        if (source.get("imageScanningConfiguration") or {}).get("imageScanningEnabled"):
+            image["scanState"] = {"status": "PENDING"}
         if pipeline is not None:
             image["sourcePipelineName"] = pipeline["name"]
             image["sourcePipelineArn"] = pipeline["arn"]
@@ -336,6 +364,8 @@ class BuildOperations(Core):
         if status == image["state"]["status"]:
             return False
         image["state"] = {"status": status}
+        if "scanState" in image:
+            image["scanState"] = {"status": SCAN_STATE.get(status, "PENDING")}
         if status == "FAILED":
             image["state"]["reason"] = FAILURE_REASON
             image["_build"]["end"] = self._phase_end(image, "BUILDING")
@@ -529,6 +559,8 @@ class BuildOperations(Core):
                 f"The image '{arn}' cannot be cancelled: its creation already ended with status {status}.",
             )
         image["state"] = {"status": "CANCELLED", "reason": "The image creation was cancelled by a user request."}
+        if "scanState" in image:
+            image["scanState"] = {"status": "ABANDONED"}
         image["_build"]["end"] = _epoch(req.now)
         image["_build"]["cancelled"] = _epoch(req.now)
         self._pipeline_follows(req.state, image)
@@ -637,10 +669,10 @@ class BuildOperations(Core):
             window = phase_windows.get(PHASE_OF[plan["type"]])
             if window is None or window[0] > cut or (window[0] == cut and status in ("FAILED", "CANCELLED")):
                 continue
-            steps = plan["steps"] or [("Run", "ExecuteComponents", None)]
+            steps = plan["steps"] or [{"name": "Run", "action": "ExecuteComponents", "inputs": "{}"}]
             span = (window[1] - window[0]) / len(steps)
             rows = []
-            for i, (name, action, description) in enumerate(steps):
+            for i, step in enumerate(steps):
                 s_start, s_end = window[0] + i * span, window[0] + (i + 1) * span
                 if status == "FAILED" and plan["type"] == "BUILD" and i == len(steps) - 1:
                     step_status = "FAILED"  # the build fails at its last step
@@ -650,18 +682,18 @@ class BuildOperations(Core):
                     step_status = {"FAILED": "FAILED", "CANCELLED": "CANCELLED"}.get(status, "RUNNING")
                 else:
                     step_status = "SKIPPED" if status in ("FAILED", "CANCELLED") else "PENDING"
+                step_id = f"step-{_uuid(plan['id'], str(i))}"
                 row: Record = {
-                    "stepExecutionId": f"step-{_uuid(plan['id'], str(i))}",
-                    "name": name,
-                    "action": action,
+                    **step,
+                    "stepExecutionId": step_id,
                     "status": step_status,
                     "startTime": iso(_moment(s_start)) if s_start <= cut else None,
                     "endTime": iso(_moment(min(s_end, cut)))
                     if step_status in ("COMPLETED", "FAILED", "CANCELLED")
                     else None,
                 }
-                if description:
-                    row["description"] = description
+                if step_status == "COMPLETED":
+                    row["outputs"] = _step_outputs(step["action"], step_id)
                 if step_status == "FAILED":
                     row["message"] = FAILURE_REASON
                 rows.append(row)

@@ -75,6 +75,24 @@ def image_parent_form(parent: str) -> str:
     )
 
 
+# The version of an image ARN (three nodes of digits or x's), and an optional build after it.
+_ARN_VERSION = re.compile(r"/((?:[0-9]+|x+)\.(?:[0-9]+|x+)\.(?:[0-9]+|x+))(/[0-9]+)?$")
+
+
+def parent_image_arn(parent: str) -> str:
+    """A parent image ARN with each spelled-out wildcard node (`xxxx`) read as `x`.
+
+    The AWS CLI's published create-image-recipe example pins a dated Amazon image family as
+    `.../windows-server-2016-english-full-base-x86/xxxx.x.x` (a wildcard year), and the service
+    answers it with the new recipe, so a node of several x's is a wildcard like `x`.
+    """
+    def wildcard(match: re.Match[str]) -> str:
+        nodes = ("x" if set(node) == {"x"} else node for node in match.group(1).split("."))
+        return "/" + ".".join(nodes) + (match.group(2) or "")
+
+    return _ARN_VERSION.sub(wildcard, parent)
+
+
 def container_parent_form(parent: str) -> str:
     """Which form a container recipe's parentImage takes: arn, ecr or docker."""
     if parent.startswith("arn:"):
