@@ -9,18 +9,23 @@ several processes sharing one state file, and a sandbox restarted on it, see one
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from imagesync.sandbox.store import TOUCHED
 
+MAX_ADVANCE = 100 * 365 * 24 * 3600
+"""The furthest one advance moves the clock: far beyond any schedule or lifecycle rule, and far from
+the end of the calendar the timestamps can express."""
+
 
 class Clock:
     """Simulated now = anchor + (real seconds since the anchor) x speed."""
 
     def __init__(self, speed: float = 1.0, real: Callable[[], float] = time.time) -> None:
-        if speed < 0:
+        if not math.isfinite(speed) or speed < 0:
             raise ValueError(f"clock-speed must not be negative, got {speed}")
         self.speed = speed
         self._real = real
@@ -46,8 +51,10 @@ class Clock:
         return dt.datetime.fromtimestamp(simulated, dt.UTC)
 
     def advance(self, state: dict[str, Any], seconds: float) -> dt.datetime:
-        if seconds < 0:
-            raise ValueError(f"the clock only moves forward; advance must not be negative, got {seconds}")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"the clock only moves forward; advance must be a non-negative number, got {seconds}")
+        if seconds > MAX_ADVANCE:
+            raise ValueError(f"advance at most {MAX_ADVANCE} seconds (100 years) at a time, got {seconds:g}")
         anchor = self._anchor(state)
         anchor["simulated"] += seconds
         return self.now(state)

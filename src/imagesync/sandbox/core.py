@@ -23,6 +23,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import zlib
 from collections.abc import Callable, Iterable
@@ -274,10 +275,10 @@ class Settings:
     """YAML/JSON files that add to or override the Amazon-owned catalog."""
 
     def __post_init__(self) -> None:
-        if self.build_minutes < 0:
-            raise ValueError(f"build-minutes must not be negative, got {self.build_minutes}")
-        if self.clock_speed < 0:
-            raise ValueError(f"clock-speed must not be negative, got {self.clock_speed}")
+        if not math.isfinite(self.build_minutes) or self.build_minutes < 0:
+            raise ValueError(f"build-minutes must be a non-negative number, got {self.build_minutes}")
+        if not math.isfinite(self.clock_speed) or self.clock_speed < 0:
+            raise ValueError(f"clock-speed must be a non-negative number, got {self.clock_speed}")
         if not 0.0 <= self.build_failure_rate <= 1.0:
             raise ValueError(f"build-failure-rate must be between 0 and 1, got {self.build_failure_rate}")
 

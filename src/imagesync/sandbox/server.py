@@ -253,10 +253,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
 
 
+def _no_constant(name: str) -> float:
+    raise json.JSONDecodeError(f"{name} is not a number of seconds", name, 0)
+
+
 def _clock_advance(body: bytes) -> float:
     """Seconds to move the clock by, from a `{"advance": SECONDS}` body."""
     try:
-        request = json.loads(body or b"{}")
+        request = json.loads(body or b"{}", parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"The body must be JSON like {{\"advance\": 3600}}: {exc}") from None
     advance = request.get("advance", 0) if isinstance(request, dict) else None
