@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve an emulated EC2 Image Builder API. The first line of stdout is "
             "'endpoint=http://HOST:PORT'; point boto3 at it with endpoint_url. "
-            "GET /_sandbox/stats returns call counts, POST /_sandbox/reset clears state and counts."
+            "GET /_sandbox/stats returns call counts, POST /_sandbox/reset clears state and counts, "
+            'GET /_sandbox/clock reads the sandbox clock and POST /_sandbox/clock {"advance": SECONDS} moves it.'
         ),
     )
     serve.add_argument("--state", metavar="FILE", help="JSON state file (absent: empty state); default: in memory")
