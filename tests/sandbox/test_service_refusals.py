@@ -715,13 +715,13 @@ def lifecycle(client: Any, resource_type: str, recipes: list[dict[str, str]]) ->
         pytest.param(
             "CONTAINER_IMAGE",
             {"name": "rcp", "semanticVersion": "1.0.0"},
-            "'rcp' 1.0.0 is a image recipe, but a CONTAINER_IMAGE lifecycle policy selects container recipes",
+            "'rcp' 1.0.0 is an image recipe, but a lifecycle policy for CONTAINER_IMAGE selects container recipes",
             id="image-recipe-in-container-policy",
         ),
         pytest.param(
             "AMI_IMAGE",
             {"name": "ctr", "semanticVersion": "1.x.x"},
-            "'ctr' 1.x.x is a container recipe, but a AMI_IMAGE lifecycle policy selects image recipes",
+            "'ctr' 1.x.x is a container recipe, but a lifecycle policy for AMI_IMAGE selects image recipes",
             id="container-recipe-in-ami-policy",
         ),
     ],
@@ -755,7 +755,7 @@ def test_lifecycle_selection_of_the_other_recipe_kind_refused(
                 "recipes": [{"name": "ctr", "semanticVersion": "1.0.0"}, {"name": "rcp", "semanticVersion": "1.0.0"}]
             },
         )
-    refused(err, "InvalidParameterValueException", "'resourceSelection.recipes[1]'", "'rcp' 1.0.0 is a image recipe")
+    refused(err, "InvalidParameterValueException", "'resourceSelection.recipes[1]'", "'rcp' 1.0.0 is an image recipe")
 
 
 @pytest.mark.parametrize(

@@ -203,7 +203,9 @@ def check_lifecycle_selection(resource_type: str, selection: Record, own_recipes
         if any(r["name"] == name and _version_matches(version, r["version"]) for r in own_recipes[other]):
             raise _invalid(
                 f"resourceSelection.recipes[{i}]",
-                f"'{name}' {version} is a {other_label}, but a {resource_type} lifecycle policy selects {label}s.",
+                f"'{name}' {version} is {'an' if other_label[0] in 'aeiou' else 'a'} {other_label}, but a lifecycle "
+                f"policy for {resource_type} selects "
+                f"{label}s.",
             )
         raise _invalid(
             f"resourceSelection.recipes[{i}]",
