@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from imagesync.sandbox import RunningSandbox, running
+from imagesync.sandbox import RunningSandbox, catalog, running
 from support import make_client
 
 AMAZON = "arn:aws:imagebuilder:us-east-1:aws"
@@ -71,6 +71,13 @@ SELLERS = {
 }  # fmt: skip
 
 
+def _newest_builtin_component(name: str) -> str:
+    """The numerically greatest version of a built-in component (what ``x.x.x`` must resolve to)."""
+    versions = [r["version"] for r in catalog.components("us-east-1") if r["name"] == name]
+    assert versions, name
+    return max(versions, key=lambda v: tuple(int(n) for n in v.split(".")))
+
+
 @pytest.fixture
 def catalog_files(tmp_path: Path) -> tuple[str, str]:
     extra = tmp_path / "extra.yaml"
@@ -121,7 +128,7 @@ def test_an_override_replaces_the_built_in_entry(client: Any) -> None:
         client.get_component(componentBuildVersionArn=f"{AMAZON}:component/update-linux/1.0.2/1")
     # built-ins the file does not name are untouched
     cli = client.get_component(componentBuildVersionArn=f"{AMAZON}:component/aws-cli-version-2-linux/x.x.x")
-    assert cli["component"]["version"] == "1.0.10"
+    assert cli["component"]["version"] == _newest_builtin_component("aws-cli-version-2-linux")
 
 
 @pytest.mark.parametrize(
@@ -139,8 +146,19 @@ def test_third_party_and_marketplace_entries_list_under_their_owner(
     assert sorted({r["name"] for r in rows}) == names
     assert all(r["arn"].startswith(f"arn:aws:imagebuilder:us-east-1:{account}:component/") for r in rows)
     assert all(r["owner"] == owner for r in rows)
-    amazon_rows = client.list_components(owner="Amazon", byName=True, maxResults=25)["componentVersionList"]
-    amazon = {r["name"] for r in amazon_rows}
+    # a seller's entry must not leak into the Amazon listing: walk every page of it
+    amazon: set[str] = set()
+    params: dict[str, Any] = {"owner": "Amazon", "byName": True, "maxResults": 25}
+    pages = 0
+    while True:
+        page = client.list_components(**params)
+        pages += 1
+        amazon |= {r["name"] for r in page["componentVersionList"]}
+        if "nextToken" not in page:
+            break
+        params["nextToken"] = page["nextToken"]
+    assert pages > 1  # the built-in catalog is larger than one page, so paging was exercised
+    assert "corp-agent-linux" in amazon  # file entries without an owner do list under Amazon
     assert not amazon & set(names)
 
 
