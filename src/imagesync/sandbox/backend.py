@@ -518,7 +518,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             ("infrastructureConfigurationArn", "infrastructureConfigurations"),
             ("distributionConfigurationArn", "distributionConfigurations"),
         ):
-            if p.get(member) is not None and p[member] not in req.table(collection):
+            if p.get(member) is not None and self._own_record(req, collection, p[member]) is None:
                 raise SandboxError(
                     "InvalidParameterValueException",
                     f"The value supplied for parameter '{member}' is not valid. "

@@ -38,9 +38,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import yaml
-
-from imagesync.sandbox import schedules
+from imagesync.sandbox import schedules, service_rules
 from imagesync.sandbox.core import (
     Core,
     Record,
@@ -57,6 +55,7 @@ from imagesync.sandbox.core import (
     version_arn_of,
     version_key,
 )
+from imagesync.sandbox.documents import load_stored
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.store import TOUCHED
 
@@ -106,7 +105,9 @@ def _moment(epoch: float) -> dt.datetime:
 
 
 def _parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """An ISO 8601 timestamp; one without a zone is UTC (the service's zone), never the host's."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def build_date(moment: dt.datetime) -> str:
@@ -136,10 +137,7 @@ def _timestamp(value: Any, default: float) -> float:
 def _steps_of(workflow: Record | None) -> list[Record]:
     """The steps of a workflow record's document as a step execution reports them: name, action,
     description, inputs (as JSON text), onFailure (the document's default, Abort) and timeoutSeconds."""
-    try:
-        doc = yaml.safe_load((workflow or {}).get("data") or "") or {}
-    except yaml.YAMLError:
-        return []
+    doc = load_stored((workflow or {}).get("data"))
     steps = doc.get("steps") if isinstance(doc, dict) else None
     out = []
     for step in steps or []:
@@ -198,11 +196,12 @@ class BuildOperations(Core):
         if not parent.startswith("arn:"):
             return parent
         try:
-            ref = parse_arn(parent, "parentImage")
+            ref = parse_arn(service_rules.parent_image_arn(parent), "parentImage")
             pattern = parse_version(ref.version, wildcards=True) if ref.version else None
         except SandboxError:
             return parent
-        family = self._versions(req, "images", ref.region, ref.account, ref.name, ref.type)
+        # What the caller may see: its region, and another account's images only where shared.
+        family = self._visible_versions(req, "images", ref)
         ready = [
             r
             for r in family
@@ -221,10 +220,7 @@ class BuildOperations(Core):
                 continue
             if hit.get("type") == "TEST":
                 return True
-            try:
-                doc = yaml.safe_load(hit.get("data") or "") or {}
-            except yaml.YAMLError:
-                continue
+            doc = load_stored(hit.get("data"))
             phases = doc.get("phases") if isinstance(doc, dict) else None
             if any(isinstance(ph, dict) and ph.get("name") == "test" for ph in phases or []):
                 return True
@@ -474,7 +470,12 @@ class BuildOperations(Core):
                     break
                 fires += 1
                 changed = True
-                self._fire(req, pipeline, when)
+                try:
+                    self._fire(req, pipeline, when)
+                except (SandboxError, ValueError, KeyError, TypeError, RecursionError):
+                    # What a scheduled run cannot start from is that run's failure, never every
+                    # later call's: the schedule moves on to its next fire time.
+                    pass
                 following = schedules.next_fire(
                     schedule["scheduleExpression"],
                     schedule.get("timezone") or "UTC",
@@ -535,7 +536,7 @@ class BuildOperations(Core):
             ("infrastructureConfigurationArn", "infrastructureConfigurations"),
             ("distributionConfigurationArn", "distributionConfigurations"),
         ):
-            if p.get(member) is not None and p[member] not in req.table(collection):
+            if p.get(member) is not None and self._own_record(req, collection, p[member]) is None:
                 raise SandboxError(
                     "InvalidParameterValueException",
                     f"The value supplied for parameter '{member}' is not valid. "
@@ -575,7 +576,12 @@ class BuildOperations(Core):
                 f"The image '{arn}' is in status {image['state']['status']}; only a finished, available image "
                 "changes state.",
             )
-        wanted = req.params["state"]["status"]
+        wanted = req.params["state"].get("status")
+        if wanted is None:
+            raise SandboxError(
+                "InvalidParameterValueException",
+                "The value supplied for parameter 'state.status' is not valid. A state update needs the status to set.",
+            )
         when = _timestamp(req.params.get("updateAt"), _epoch(req.now))
         execution = f"lce-{_uuid(arn, req.timestamp(), wanted)}"
         image["lifecycleExecutionId"] = execution
@@ -612,7 +618,7 @@ class BuildOperations(Core):
 
     def op_list_images(self, req: Request) -> Record:
         p = req.params
-        if p.get("byName") and any(f["name"] == "version" for f in p.get("filters") or []):
+        if p.get("byName") and any(f.get("name") == "version" for f in p.get("filters") or []):
             raise SandboxError(
                 "InvalidParameterCombinationException",
                 "The value supplied for parameter 'filters' is not valid. You cannot list Images by name and "

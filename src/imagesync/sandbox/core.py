@@ -372,9 +372,13 @@ class Core:
 
     # --- shared lookups -----------------------------------------------------------------------
 
+    def _own_record(self, req: Request, collection: str, arn: str) -> Record | None:
+        """The caller's own resource `arn` names; resources are regional and per account, so
+        another region's or account's ARN names none (even though the table holds them all)."""
+        return req.table(collection).get(arn) if arn.startswith(req.prefix) else None
+
     def _get(self, req: Request, collection: str, arn: str) -> Record:
-        # Resources are regional and per account: another region's or account's ARN is not found.
-        record = req.table(collection).get(arn) if arn.startswith(req.prefix) else None
+        record = self._own_record(req, collection, arn)
         if record is None:
             raise SandboxError("ResourceNotFoundException", f"The resource '{arn}' does not exist.")
         return record

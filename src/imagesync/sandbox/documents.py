@@ -6,6 +6,7 @@ built-in documents, so the type and parameters the sandbox reports come from one
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -15,10 +16,46 @@ from imagesync.sandbox.errors import SandboxError
 Record = dict[str, Any]
 
 
+MAX_ALIASES = 32
+"""Aliases one document may use: plenty for a real document, far too few for an alias bomb."""
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, counting aliases so that a document cannot expand without bound."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases = getattr(self, "aliases", 0) + 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"the document uses more than {MAX_ALIASES} aliases")
+        return super().compose_node(parent, index)
+
+
+def load(data: str) -> Any:
+    """A document as the service reads it: YAML, with bounded aliases and no recursive structure.
+
+    Raises `yaml.YAMLError` (or `ValueError` for a structure that refers to itself)."""
+    loader = _Loader(data)
+    try:
+        doc = loader.get_single_data()
+    finally:
+        loader.dispose()
+    json.dumps(doc, default=str)  # a recursive alias builds a structure that contains itself: ValueError
+    return doc
+
+
+def load_stored(data: str | None) -> Any:
+    """A document the sandbox accepted before, read again (an unreadable one reads as empty)."""
+    try:
+        return load(data or "") or {}
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return {}
+
+
 def parse_document(data: str, member: str) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
+        doc = load(data)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise SandboxError(
             "InvalidParameterValueException",
             f"The value supplied for parameter '{member}' is not valid. The document is not valid YAML: {exc}",

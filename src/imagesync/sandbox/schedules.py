@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -193,10 +194,17 @@ def parse_expression(expression: str) -> Cron | Rate:
     raise ScheduleError("the expression must be cron(...) with six fields or rate(N unit)")
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def zone(name: str) -> zoneinfo.ZoneInfo:
+    if name not in _zones():  # also refuses "America" (a directory of zones) and "posixrules"
+        raise ScheduleError(f"'{name}' is not an IANA time zone")
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ScheduleError(f"'{name}' is not an IANA time zone") from exc
 
 

@@ -91,9 +91,9 @@ class Sandbox:
     def call(self, operation: str, params: dict[str, Any], region: str, account: str | None = None) -> dict[str, Any]:
         """Validate and run one operation against the state."""
         service_rules.check_signing_region(region)
-        validate_input(operation, params)
-        if not self.backend.supports(operation):
+        if not self.backend.supports(operation):  # before validation, so it never looks like a bad request
             raise not_implemented(operation)
+        validate_input(operation, params)
         write = not operation.startswith(_READ_PREFIXES)
         with self.store.transaction(write=write) as state:
             result = self.backend.handle(state, region, operation, params, account)
@@ -141,7 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(config.latency_ms / 1000.0)
         fault = sandbox.faults.draw()  # drawn even when rate-limited, so a seed's sequence stays put
         region, account = self._scope()
-        if not sandbox.faults.admit(account or sandbox.backend.account, region, operation):
+        # A call a random fault already throttles takes no token: the service refused it anyway.
+        caller = account or sandbox.backend.account
+        if fault is not Fault.THROTTLE and not sandbox.faults.admit(caller, region, operation):
             fault = Fault.THROTTLE
         if fault is Fault.THROTTLE:
             sandbox.count_throttled(operation)

@@ -77,8 +77,13 @@ def validate_input(operation_name: str, params: dict[str, Any]) -> None:
 
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str]:
-    # re.ASCII: the service is Java, whose \w and \s are ASCII-only by default.
-    return re.compile(pattern.replace(_MODEL_ACCOUNT, _WIDENED_ACCOUNT), re.ASCII)
+    # re.ASCII: the service is Java, whose \w and \s are ASCII-only by default. A closing `$` becomes
+    # `\Z`: Java's matches() takes the whole string, while Python's `$` also matches before a final
+    # newline, which let a name ending in "\n" through and made a resource no ARN could name again.
+    pattern = pattern.replace(_MODEL_ACCOUNT, _WIDENED_ACCOUNT)
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
+    return re.compile(pattern, re.ASCII)
 
 
 def _invalid_value(path: str, requirement: str, code: str = "InvalidParameterValueException") -> SandboxError:
