@@ -232,7 +232,7 @@ def _operations() -> list[str]:
 def test_every_output_member_is_returned(operation: str, estate: dict[str, Any]) -> None:
     """Output members from botocore's Image Builder model, for resources created with every optional member."""
     if operation not in CALLS:
-        pytest.xfail(f"no representative call for {operation} in CALLS yet")
+        pytest.fail(f"{operation} is implemented but has no representative call: add one to CALLS")
     client = estate["client"]
     response = getattr(client, _snake(operation))(**CALLS[operation](estate))
     response.pop("ResponseMetadata", None)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,7 @@ def test_partition(region: str, expected: str) -> None:
         (lambda: arns.is_build_arn("arn:aws:imagebuilder:us-east-1:1:component/x/1.2.3"), False),
     ],
 )
-def test_naming(call: object, expected: object) -> None:
-    assert callable(call)
+def test_naming(call: Callable[[], object], expected: object) -> None:
     assert call() == expected
 
 
