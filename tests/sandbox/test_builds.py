@@ -1,7 +1,10 @@
 """Image builds on the sandbox clock: states, failures, cancellation, outputs, workflow executions.
 
 Real boto3 clients over HTTP; the clock is frozen (`clock_speed=0`) and moved with
-`POST /_sandbox/clock`, so every state of a build can be observed.
+`POST /_sandbox/clock`, so every state of a build can be observed. Where a test expects a status at
+a given minute it relies on the sandbox's split of a build (README: 5 % pending, building 50 %, or
+70 % without tests, testing 25 %, then distributing); that split is the sandbox's documented reading,
+the service documents only the order of the statuses.
 """
 
 from __future__ import annotations
@@ -106,7 +109,10 @@ def status(ib: Any, arn: str) -> str:
 def test_a_pipeline_build_goes_through_each_state(sb: RunningSandbox, ib: Any) -> None:
     """A new image moves through build, test and distribution statuses and ends AVAILABLE (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImageState.html);
     the pipeline's lastRunStatus is the status of the last image it built
-    (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImagePipeline.html)."""
+    (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImagePipeline.html).
+    The minutes at which each status is seen pin the sandbox's documented reading of how a build's time
+    is split (README: 5 % pending, building 50 %, testing 25 %, then distributing); the service documents
+    only the order of the statuses."""
     s = stack(ib, imageTags={"built-by": "pipeline", "env": "dev"}, executionRole=ROLE,
               imageScanningConfiguration={"imageScanningEnabled": True})
     arn = ib.start_image_pipeline_execution(imagePipelineArn=s["pipeline"], tags={"env": "prod"})[
@@ -144,11 +150,14 @@ def test_testing_happens_only_with_tests_enabled_and_something_to_test(
     sb: RunningSandbox, ib: Any, document: str, tests: dict[str, Any], expected: list[str]
 ) -> None:
     """TESTING is one of the statuses a build passes through (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImageState.html);
-    disabled image tests, or nothing to test, skip it (building then takes its time)."""
+    disabled image tests, or nothing to test, skip it (building then takes its time).
+    The minutes at which each status is seen pin the sandbox's documented reading of how a build's time
+    is split (README: 5 % pending, building 50 %, testing 25 %, then distributing); the service documents
+    only the order of the statuses."""
     s = stack(ib, document=document, imageTestsConfiguration=tests)
     arn = ib.start_image_pipeline_execution(imagePipelineArn=s["pipeline"])["imageBuildVersionArn"]
     seen = [status(ib, arn)]
-    for minutes in (10, 30, 30):  # t = 10, 40, 70 minutes: testing is 33-48 when it happens
+    for minutes in (10, 30, 30):  # t = 10, 40, 70 minutes: the sandbox tests in minutes 33-48 when it tests
         advance(sb, minutes)
         seen.append(status(ib, arn))
     assert seen == expected
@@ -244,6 +253,7 @@ def test_ami_names_come_from_the_template_per_region_and_account(sb: RunningSand
         ("eu-west-1", "111111111111", f"golden-eu-{date}", "Copied"),
         ("eu-west-1", "222222222222", f"golden-eu-{date}", "Copied"),
         (REGION, ACCOUNT, f"golden-{date}-1", "The golden image"),
+        # the default name (recipe name, a space, the build date) is the sandbox's reading: no source shows it
         ("us-west-2", ACCOUNT, f"golden {date}", None),
     ]
     assert len({a["image"] for a in amis}) == 4 and all(a["image"].startswith("ami-") for a in amis)
@@ -302,7 +312,10 @@ def test_scan_state_follows_a_build_with_scanning_enabled(sb: RunningSandbox, ib
     """An image whose pipeline enables image scanning carries a scanState
     (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImageScanState.html): pending while
     it builds, scanning while tested, collecting while distributed, COMPLETED once AVAILABLE, and
-    ABANDONED when the build is cancelled; an image built without scanning has none."""
+    ABANDONED when the build is cancelled; an image built without scanning has none.
+    The minutes at which each status is seen pin the sandbox's documented reading of how a build's time
+    is split (README: 5 % pending, building 50 %, testing 25 %, then distributing); the service documents
+    only the order of the statuses."""
     s = stack(ib, imageScanningConfiguration={"imageScanningEnabled": True})
     arn = ib.start_image_pipeline_execution(imagePipelineArn=s["pipeline"])["imageBuildVersionArn"]
     seen = []
