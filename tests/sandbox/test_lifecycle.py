@@ -327,7 +327,9 @@ def test_disabled_policy_never_runs(client: Any, sandbox: RunningSandbox) -> Non
 
 def test_disabling_a_policy_stops_its_running_execution(client: Any, sandbox: RunningSandbox) -> None:
     """Disabling a policy stops its pending execution from acting. Source:
-    https://docs.aws.amazon.com/imagebuilder/latest/userguide/lifecycle-policy-execution.html"""
+    https://docs.aws.amazon.com/imagebuilder/latest/userguide/lifecycle-policy-execution.html ("disabling
+    a policy stops any pending execution from processing new resources"). That the stopped execution then
+    ends CANCELLED is the sandbox's reading: the page does not say which status it ends in."""
     arns = builds(client, sandbox, pipeline(client), 2)
     rules = [count_rule("DELETE", 1)]
     selection = {"recipes": [{"name": "golden", "semanticVersion": "1.0.0"}]}
@@ -467,8 +469,10 @@ def test_cancel_a_running_execution(client: Any, sandbox: RunningSandbox) -> Non
 
 
 def test_unknown_execution_is_not_found(client: Any) -> None:
-    """An execution id of the service's form that no execution has is not found (the sandbox's
-    reading: ResourceNotFoundException, as for other missing resources)."""
+    """An execution id of the service's form that no execution has is not found. This is the sandbox's
+    reading, not a documented refusal: the API reference lists no ResourceNotFoundException for
+    GetLifecycleExecution, ListLifecycleExecutionResources or CancelLifecycleExecution, and the sandbox
+    answers it as it does for every other missing resource."""
     missing = "lce-01234567-89ab-cdef-0123-456789abcdef"
     for call in (client.get_lifecycle_execution, client.list_lifecycle_execution_resources,
                  client.cancel_lifecycle_execution):
@@ -479,7 +483,10 @@ def test_unknown_execution_is_not_found(client: Any) -> None:
 
 
 def test_executions_are_per_account_and_region(client: Any, sandbox: RunningSandbox) -> None:
-    """Another region does not see this region's executions."""
+    """Another region does not see this region's executions. The sandbox's reading: Image Builder
+    resources live in the region whose endpoint created them, and an execution is read like a missing
+    resource elsewhere (ResourceNotFoundException, which the API reference does not list for
+    GetLifecycleExecution)."""
     build(client, sandbox, pipeline(client))
     policy_arn = policy(client, [age_rule("DEPRECATE", 30)])
     run_day(client, sandbox)
