@@ -5,6 +5,7 @@ account's resources. Each case came from trying to break it; all run with real b
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,3 +163,36 @@ def test_requests_the_model_allows_get_an_error_not_a_crash(sb: RunningSandbox, 
         call(ib, arn)
     assert code(err) == expected, err.value
     assert ib.list_components()["componentVersionList"]  # and the sandbox still answers
+
+
+def surviving_images_after(days: int, step_days: int) -> list[str]:
+    with running(clock_speed=0, build_minutes=0) as served:
+        ib = client(served)
+        base = basics(ib, "alpha")
+        ib.create_image_pipeline(
+            name="nightly", imageRecipeArn=base["recipe"], infrastructureConfigurationArn=base["infra"],
+            schedule={"scheduleExpression": "cron(0 0 * * ? *)",
+                      "pipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY"},
+        )
+        ib.create_lifecycle_policy(
+            name="keep-one", executionRole=f"arn:aws:iam::{A}:role/lifecycle", resourceType="AMI_IMAGE",
+            policyDetails=[{"action": {"type": "DELETE"}, "filter": {"type": "COUNT", "value": 1}}],
+            resourceSelection={"recipes": [{"name": "alpha-r", "semanticVersion": "x.x.x"}]},
+        )
+        for _ in range(days // step_days):
+            body = json.dumps({"advance": step_days * 86400}).encode()
+            request = urllib.request.Request(f"{served.endpoint_url}/_sandbox/clock", data=body, method="POST")
+            urllib.request.urlopen(request).close()
+            ib.list_images()
+        return sorted(r["version"] for r in ib.list_image_build_versions(
+            imageVersionArn=base["recipe"].replace(":image-recipe/", ":image/"))["imageSummaryList"])
+
+
+def test_moving_the_clock_at_once_ends_where_moving_it_day_by_day_does() -> None:
+    """Regression: a six-day jump ran all six lifecycle days before any of the six nightly builds,
+    so the policy judged images that did not exist yet and kept all six, where six one-day steps
+    deleted the older ones as they went (lifecycle policies run once a day:
+    https://docs.aws.amazon.com/imagebuilder/latest/userguide/lifecycle-policy-execution.html)."""
+    day_by_day = surviving_images_after(6, 1)
+    assert surviving_images_after(6, 6) == day_by_day
+    assert 1 <= len(day_by_day) < 6  # six nightly builds, and the policy deleted some

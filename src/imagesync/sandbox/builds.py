@@ -264,9 +264,13 @@ class BuildOperations(Core):
         """Create an image build from a pipeline or a CreateImage request; it progresses on the clock."""
         recipe, recipe_key, image_type = self._recipe_for(req, source)
         base = req.arn("images", recipe["name"], recipe["version"])
-        build = (
-            max((build_of(r) for r in req.table("images").values() if r["arn"].startswith(base + "/")), default=0) + 1
-        )
+        # The last build number per image version, kept so that a build costs no scan of every image
+        # (and a deleted build's number is not given out again).
+        last = req.state.get("imageBuilds", {}).get(base)
+        if last is None:
+            builds = (build_of(r) for r in req.table("images").values() if r["arn"].startswith(base + "/"))
+            last = max(builds, default=0)
+        build = last + 1
         arn = f"{base}/{build}"
         distribution = req.table("distributionConfigurations").get(source.get("distributionConfigurationArn") or "")
         tests_config = dict(source.get("imageTestsConfiguration") or {})
@@ -327,6 +331,7 @@ class BuildOperations(Core):
             pipeline["dateLastRun"] = req.timestamp()
             pipeline["lastRunStatus"] = "PENDING"
         req.table("images")[arn] = image
+        req.state.setdefault("imageBuilds", {})[base] = build
         self._advance(req.state, image, req.now)
         return arn
 
