@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import re
 
+from imagesync.botomodel import region_partition
+
 SERVICE = "imagebuilder"
 
 
 def partition(region: str) -> str:
-    """The ARN partition of a region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`.
-
-    AWS's documented partitions; a region of a partition not listed here would be named `aws`.
-    """
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region (`aws-cn` for China, `aws-us-gov` for GovCloud, ...), from
+    botocore's endpoint data; `aws` for a region botocore places in no partition."""
+    return region_partition(region) or "aws"
 
 
 def arn_name(name: str) -> str:

@@ -196,3 +196,33 @@ def test_moving_the_clock_at_once_ends_where_moving_it_day_by_day_does() -> None
     day_by_day = surviving_images_after(6, 1)
     assert surviving_images_after(6, 6) == day_by_day
     assert 1 <= len(day_by_day) < 6  # six nightly builds, and the policy deleted some
+
+
+@pytest.mark.parametrize(
+    ("region", "wrong"),
+    [
+        pytest.param("cn-north-1", "aws", id="china-named-as-aws"),
+        pytest.param("us-gov-west-1", "aws-cn", id="govcloud-named-as-china"),
+        pytest.param("us-east-1", "aws-us-gov", id="commercial-named-as-govcloud"),
+    ],
+)
+def test_an_arn_whose_partition_is_not_its_regions_names_nothing(sb: RunningSandbox, region: str, wrong: str) -> None:
+    """An ARN's partition is its region's (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html):
+    a reference that names the right region under another partition resolves to nothing, so a
+    reconciler that writes `arn:aws:` in China cannot pass against the sandbox."""
+    ib = boto3.client("imagebuilder", endpoint_url=sb.endpoint_url, region_name=region, aws_access_key_id=A,
+                      aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+    right = ib.create_component(name="setup", semanticVersion="1.0.0", platform="Linux", data=SIMPLE_DOCUMENT)[
+        "componentBuildVersionArn"]
+    assert ib.get_component(componentBuildVersionArn=right)["component"]["arn"] == right
+    mislabelled = f"arn:{wrong}:" + right.split(":", 2)[2]
+    with pytest.raises(ClientError) as err:
+        ib.get_component(componentBuildVersionArn=mislabelled)
+    assert code(err) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as err:
+        ib.create_image_recipe(name="app", semanticVersion="1.0.0", parentImage="ami-0123456789abcdef0",
+                               components=[{"componentArn": mislabelled}])
+    assert code(err) == "InvalidParameterValueException"
+    managed = f"arn:{wrong}:imagebuilder:{region}:aws:component/update-linux/x.x.x"
+    with pytest.raises(ClientError):
+        ib.get_component(componentBuildVersionArn=managed)

@@ -59,6 +59,7 @@ from typing import Any
 
 import yaml
 
+from imagesync.botomodel import region_partition
 from imagesync.sandbox.documents import component_parameters, component_type, workflow_parameters
 from imagesync.sandbox.errors import SandboxError
 
@@ -115,12 +116,8 @@ def _dump(doc: dict[str, Any]) -> str:
 
 
 def partition(region: str) -> str:
-    """ARN partition of a region (``aws``, ``aws-cn`` or ``aws-us-gov``)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """ARN partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``, ...), from botocore's endpoint data."""
+    return region_partition(region) or "aws"
 
 
 # --- parsed entries --------------------------------------------------------------------------

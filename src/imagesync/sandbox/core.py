@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from imagesync.botomodel import region_partition
 from imagesync.sandbox import catalog, sharing
 from imagesync.sandbox.clock import Clock
 from imagesync.sandbox.errors import SandboxError, not_implemented
@@ -55,12 +56,9 @@ def arn_name(name: str) -> str:
 
 
 def partition(region: str) -> str:
-    """The ARN partition of a region: aws-cn for China, aws-us-gov for GovCloud, else aws."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region, from botocore's endpoint data (requests signed for a region
+    of no partition are refused before they get here)."""
+    return region_partition(region) or "aws"
 
 
 def digest(value: Any) -> str:
@@ -141,6 +139,7 @@ class ParsedArn:
     name: str
     version: str | None
     build: int | None
+    partition: str = "aws"
 
     @property
     def base(self) -> str:
@@ -156,7 +155,13 @@ def parse_arn(arn: str, member: str) -> ParsedArn:
         )
     build = match["build"]
     return ParsedArn(
-        match["region"], match["account"], match["type"], match["name"], match["version"], int(build) if build else None
+        match["region"],
+        match["account"],
+        match["type"],
+        match["name"],
+        match["version"],
+        int(build) if build else None,
+        match["partition"],
     )
 
 
@@ -425,8 +430,8 @@ class Core:
     def _visible_versions(self, req: Request, collection: str, ref: ParsedArn) -> list[Record]:
         """`_versions` as the caller may see them: its own region, and another account's resource
         only where its owner's policy shares it."""
-        if ref.region != req.region:
-            return []
+        if ref.region != req.region or ref.partition != partition(req.region):
+            return []  # another region's resource, or an ARN whose partition is not its region's
         family = self._versions(req, collection, ref.region, ref.account, ref.name, ref.type)
         if ref.account != req.account and ref.account not in self.catalog.accounts:
             family = [r for r in family if sharing.granted(req.state, collection, r["arn"], req.account, sharing.GET)]

@@ -21,12 +21,11 @@ service is undocumented:
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
-from botocore.loaders import create_loader
-
+from imagesync.botomodel import partition_regions as botocore_partition_regions
+from imagesync.botomodel import region_partition
 from imagesync.sandbox.errors import SandboxError
 
 Record = dict[str, Any]
@@ -116,15 +115,13 @@ def container_parent_form(parent: str) -> str:
 # --- regions --------------------------------------------------------------------------------
 
 
-@functools.cache
 def partition_regions() -> dict[str, frozenset[str]]:
-    """Regions per partition, from botocore's endpoint data (loaded once)."""
-    data = create_loader().load_data("endpoints")
-    return {p["partition"]: frozenset(p.get("regions", {})) for p in data["partitions"]}
+    """Regions per partition, from botocore's endpoint data."""
+    return botocore_partition_regions()
 
 
 def partition_of(region: str) -> str | None:
-    return next((name for name, regions in partition_regions().items() if region in regions), None)
+    return region_partition(region)
 
 
 def check_signing_region(region: str) -> None:
