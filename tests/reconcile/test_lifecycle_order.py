@@ -1,6 +1,7 @@
-"""A lifecycle policy names the recipes it selects by plain name, and Image Builder refuses a
-selection naming a recipe that does not exist yet: imagesync must create the policy after the
-recipes the same target defines. Driven through the planner and executor against the sandbox.
+"""A lifecycle policy names the recipes it selects by plain name. A selection naming a recipe not
+created yet was seen refused (the sandbox refuses it; no public page states the error), and
+creating the policy after the recipes the same target defines is right either way. Driven through
+the planner and executor against the sandbox.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ _RECIPE_KIND = {"AMI_IMAGE": "ImageRecipe", "CONTAINER_IMAGE": "ContainerRecipe"
 
 
 def selected_recipes(spec: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The recipes `resourceSelection.recipes` names; Image Builder refuses a policy naming none that exists."""
+    """The recipes `resourceSelection.recipes` names, which the policy is created after: a selection
+    naming a recipe not created yet was seen refused, and waiting for them is right either way."""
     kind = _RECIPE_KIND.get(str(spec.get("resourceType")))
     selection = spec.get("resourceSelection")
     if kind is None or not isinstance(selection, Mapping):
