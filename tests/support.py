@@ -6,11 +6,14 @@ by name, since several directories have one.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import json
 import queue
 import signal
 import subprocess
 import threading
+import urllib.request
 from typing import Any
 
 import boto3
@@ -83,3 +86,21 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def advance_clock(endpoint_url: str, seconds: float) -> dt.datetime:
+    """Move a sandbox's clock forward over HTTP (`POST /_sandbox/clock`); its new simulated now."""
+    body = json.dumps({"advance": seconds}).encode()
+    request = urllib.request.Request(f"{endpoint_url}/_sandbox/clock", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return _moment(json.loads(resp.read())["now"])
+
+
+def sandbox_now(endpoint_url: str) -> dt.datetime:
+    """A sandbox's simulated now, read over HTTP (`GET /_sandbox/clock`)."""
+    with urllib.request.urlopen(f"{endpoint_url}/_sandbox/clock", timeout=10) as resp:
+        return _moment(json.loads(resp.read())["now"])
+
+
+def _moment(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from imagesync.sandbox import RunningSandbox, running
-from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, make_client
+from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, advance_clock, make_client, sandbox_now
 
 BUILD_AND_TEST_DOCUMENT = """\
 schemaVersion: 1.0
@@ -58,15 +57,11 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/imagebuilder-execution"
 
 
 def advance(sb: RunningSandbox, minutes: float) -> None:
-    request = urllib.request.Request(
-        f"{sb.endpoint_url}/_sandbox/clock", data=json.dumps({"advance": minutes * 60}).encode(), method="POST"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
+    advance_clock(sb.endpoint_url, minutes * 60)
 
 
 def clock_now(sb: RunningSandbox) -> dt.datetime:
-    with urllib.request.urlopen(f"{sb.endpoint_url}/_sandbox/clock", timeout=10) as resp:
-        return dt.datetime.fromisoformat(json.loads(resp.read())["now"].replace("Z", "+00:00"))
+    return sandbox_now(sb.endpoint_url)
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ Real boto3 clients over HTTP to a sandbox whose clock is frozen (`clock_speed=0`
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imagesync.sandbox import RunningSandbox, running
-from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, make_client
+from support import ACCOUNT, REGION, SIMPLE_DOCUMENT, advance_clock, make_client
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ImageBuilderLifecycle"
 PROFILE = "EC2InstanceProfileForImageBuilder"
@@ -42,14 +40,7 @@ def client(sandbox: RunningSandbox) -> Any:
 
 
 def advance(sandbox: RunningSandbox, seconds: float) -> None:
-    request = urllib.request.Request(
-        f"{sandbox.endpoint_url}/_sandbox/clock",
-        data=json.dumps({"advance": seconds}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    advance_clock(sandbox.endpoint_url, seconds)
 
 
 def pipeline(client: Any, name: str = "golden", version: str = "1.0.0") -> str:

@@ -5,7 +5,6 @@ account's resources. Each case came from trying to break it; all run with real b
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imagesync.sandbox import RunningSandbox, running
-from support import REGION, SIMPLE_DOCUMENT
+from support import REGION, SIMPLE_DOCUMENT, advance_clock
 
 A, B = "111111111111", "222222222222"
 PARENT = f"arn:aws:imagebuilder:{REGION}:aws:image/amazon-linux-2023-x86/x.x.x"
@@ -180,9 +179,7 @@ def surviving_images_after(days: int, step_days: int) -> list[str]:
             resourceSelection={"recipes": [{"name": "alpha-r", "semanticVersion": "x.x.x"}]},
         )
         for _ in range(days // step_days):
-            body = json.dumps({"advance": step_days * 86400}).encode()
-            request = urllib.request.Request(f"{served.endpoint_url}/_sandbox/clock", data=body, method="POST")
-            urllib.request.urlopen(request).close()
+            advance_clock(served.endpoint_url, step_days * 86400)
             ib.list_images()
         return sorted(r["version"] for r in ib.list_image_build_versions(
             imageVersionArn=base["recipe"].replace(":image-recipe/", ":image/"))["imageSummaryList"])

@@ -8,8 +8,6 @@ Real boto3 clients over HTTP; the clock is frozen (`clock_speed=0`) and moved wi
 from __future__ import annotations
 
 import datetime as dt
-import json
-import urllib.request
 import zoneinfo
 from collections.abc import Iterator
 from typing import Any
@@ -17,21 +15,17 @@ from typing import Any
 import pytest
 
 from imagesync.sandbox import RunningSandbox, running
-from support import REGION, SIMPLE_DOCUMENT, make_client
+from support import REGION, SIMPLE_DOCUMENT, advance_clock, make_client, sandbox_now
 
 CRON_DOCS = "https://docs.aws.amazon.com/imagebuilder/latest/userguide/cron-expressions.html"
 
 
 def advance(sb: RunningSandbox, minutes: float) -> None:
-    request = urllib.request.Request(
-        f"{sb.endpoint_url}/_sandbox/clock", data=json.dumps({"advance": minutes * 60}).encode(), method="POST"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
+    advance_clock(sb.endpoint_url, minutes * 60)
 
 
 def clock_now(sb: RunningSandbox) -> dt.datetime:
-    with urllib.request.urlopen(f"{sb.endpoint_url}/_sandbox/clock", timeout=10) as resp:
-        return dt.datetime.fromisoformat(json.loads(resp.read())["now"].replace("Z", "+00:00"))
+    return sandbox_now(sb.endpoint_url)
 
 
 @pytest.fixture

@@ -502,30 +502,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
 
     def _pipeline_fields(self, req: Request) -> Record:
         p = req.params
-        image_recipe, container_recipe = p.get("imageRecipeArn"), p.get("containerRecipeArn")
-        if (image_recipe is None) == (container_recipe is None):
-            raise SandboxError(
-                "InvalidParameterCombinationException" if image_recipe else "InvalidRequestException",
-                "You must specify exactly one recipe for your image, using either a containerRecipeArn "
-                "or an imageRecipeArn.",
-            )
-        if image_recipe is not None:
-            recipe = self._must_resolve(req, "imageRecipes", image_recipe, "imageRecipeArn")
-        else:
-            assert container_recipe is not None  # exactly one of the two, checked above
-            recipe = self._must_resolve(req, "containerRecipes", container_recipe, "containerRecipeArn")
-        for member, collection in (
-            ("infrastructureConfigurationArn", "infrastructureConfigurations"),
-            ("distributionConfigurationArn", "distributionConfigurations"),
-        ):
-            if p.get(member) is not None and self._own_record(req, collection, p[member]) is None:
-                raise SandboxError(
-                    "InvalidParameterValueException",
-                    f"The value supplied for parameter '{member}' is not valid. "
-                    f"The resource '{p[member]}' does not exist.",
-                )
-        for i, wf in enumerate(p.get("workflows") or []):
-            self._must_resolve(req, "workflows", wf["workflowArn"], f"workflows[{i}].workflowArn")
+        recipe = self._check_build_inputs(req)
         schedule = copy.deepcopy(p.get("schedule"))
         if schedule is not None:
             schedule.setdefault("timezone", "UTC")
@@ -538,8 +515,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             "description": p.get("description"),
             "platform": recipe["platform"],
             "enhancedImageMetadataEnabled": p.get("enhancedImageMetadataEnabled", True),
-            "imageRecipeArn": image_recipe,
-            "containerRecipeArn": container_recipe,
+            "imageRecipeArn": p.get("imageRecipeArn"),
+            "containerRecipeArn": p.get("containerRecipeArn"),
             "infrastructureConfigurationArn": p["infrastructureConfigurationArn"],
             "distributionConfigurationArn": p.get("distributionConfigurationArn"),
             "imageTestsConfiguration": tests,

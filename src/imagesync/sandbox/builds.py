@@ -531,24 +531,7 @@ class BuildOperations(Core):
 
     def op_create_image(self, req: Request) -> Record:
         p = req.params
-        if (p.get("imageRecipeArn") is None) == (p.get("containerRecipeArn") is None):
-            raise SandboxError(
-                "InvalidParameterCombinationException" if p.get("imageRecipeArn") else "InvalidRequestException",
-                "You must specify exactly one recipe for your image, using either a containerRecipeArn "
-                "or an imageRecipeArn.",
-            )
-        for member, collection in (
-            ("infrastructureConfigurationArn", "infrastructureConfigurations"),
-            ("distributionConfigurationArn", "distributionConfigurations"),
-        ):
-            if p.get(member) is not None and self._own_record(req, collection, p[member]) is None:
-                raise SandboxError(
-                    "InvalidParameterValueException",
-                    f"The value supplied for parameter '{member}' is not valid. "
-                    f"The resource '{p[member]}' does not exist.",
-                )
-        for i, wf in enumerate(p.get("workflows") or []):
-            self._must_resolve(req, "workflows", wf["workflowArn"], f"workflows[{i}].workflowArn")
+        self._check_build_inputs(req)
         source = {k: v for k, v in p.items() if k not in ("tags", "clientToken")}
         arn = self._start_build(req, source, pipeline=None, build_type="USER_INITIATED", tags=dict(p.get("tags") or {}))
         record = req.table("images")[arn]

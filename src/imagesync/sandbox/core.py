@@ -491,6 +491,36 @@ class Core:
                         found.append(pipe["arn"])
         return found
 
+    def _check_build_inputs(self, req: Request) -> Record:
+        """What a pipeline or CreateImage builds from, checked: exactly one recipe (returned), and
+        the caller's own configurations and workflows."""
+        p = req.params
+        image_recipe, container_recipe = p.get("imageRecipeArn"), p.get("containerRecipeArn")
+        if (image_recipe is None) == (container_recipe is None):
+            raise SandboxError(
+                "InvalidParameterCombinationException" if image_recipe else "InvalidRequestException",
+                "You must specify exactly one recipe for your image, using either a containerRecipeArn "
+                "or an imageRecipeArn.",
+            )
+        if image_recipe is not None:
+            recipe = self._must_resolve(req, "imageRecipes", image_recipe, "imageRecipeArn")
+        else:
+            assert container_recipe is not None  # exactly one of the two, checked above
+            recipe = self._must_resolve(req, "containerRecipes", container_recipe, "containerRecipeArn")
+        for member, collection in (
+            ("infrastructureConfigurationArn", "infrastructureConfigurations"),
+            ("distributionConfigurationArn", "distributionConfigurations"),
+        ):
+            if p.get(member) is not None and self._own_record(req, collection, p[member]) is None:
+                raise SandboxError(
+                    "InvalidParameterValueException",
+                    f"The value supplied for parameter '{member}' is not valid. "
+                    f"The resource '{p[member]}' does not exist.",
+                )
+        for i, wf in enumerate(p.get("workflows") or []):
+            self._must_resolve(req, "workflows", wf["workflowArn"], f"workflows[{i}].workflowArn")
+        return recipe
+
     def _resolve_quiet(self, req: Request, collection: str, arn: str) -> Record | None:
         try:
             return self._resolve(req, collection, arn, "arn")
