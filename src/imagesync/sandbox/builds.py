@@ -343,7 +343,6 @@ class BuildOperations(Core):
         for image in list(req.state["resources"].get("images", {}).values()):
             if "_build" in image and image["state"]["status"] not in FINISHED + MANAGED:
                 changed = self._advance(req.state, image, req.now) or changed
-        for image in list(req.state["resources"].get("images", {}).values()):
             pending = image.get("_stateUpdate")
             if pending and pending["at"] <= _epoch(req.now):
                 self._set_state(req.state, image, pending["status"])
