@@ -47,7 +47,8 @@ def normalize(kind: str, body: dict[str, Any]) -> dict[str, Any]:
         _drop_if(out, path, default)
     for path in _SETS.get(kind, []):
         _sort_at(out, path)
-    return _prune_empty(out)
+    pruned: dict[str, Any] = _prune_empty(out)  # a dict stays a dict
+    return pruned
 
 
 def _drop_if(node: Any, path: tuple[str, ...], default: Any) -> None:
