@@ -156,7 +156,8 @@ def call(
                     continue
             raise error from exc
         response.pop("ResponseMetadata", None)
-        return response
+        answer: dict[str, Any] = response
+        return answer
 
 
 def list_all(

@@ -392,9 +392,11 @@ class _Loader:
                 located = doc.sub(("spec", "document"))
                 located.value = spec["document"]
                 check(located, self.problems)
-                text = yaml.safe_dump(spec["document"], sort_keys=False, default_flow_style=False, allow_unicode=True)
-                awstoe.check_inline_size(text, doc.at(("spec", "document")), self.problems)
-                return text
+                dumped: str = yaml.safe_dump(
+                    spec["document"], sort_keys=False, default_flow_style=False, allow_unicode=True
+                )
+                awstoe.check_inline_size(dumped, doc.at(("spec", "document")), self.problems)
+                return dumped
             if "documentFile" in spec:
                 text, display = self._read_relative(project, target, m, doc, ("spec", "documentFile"))
                 if text is None:
