@@ -9,7 +9,14 @@ credentials (after its role) act in the target's declared account: a wrong accou
 otherwise be planned, written and pruned as if it were the target's. `call()` is the only way
 the reconciler calls the API: it classifies errors once and retries transient ones (throttling,
 5xx, dropped connections) with exponential backoff and full jitter, since botocore's standard
-retry mode does not retry CallRateLimitExceededException.
+retry mode does not retry CallRateLimitExceededException. Each attempt is one debug event
+(`api call`: operation, target, attempt, duration_ms, and the AWS error code on failure), never
+its parameters, which may hold secrets. The lock's DynamoDB and S3 calls go through `call()` too.
+
+A target's `roleArn` is assumed with botocore's refreshable credentials: one AssumeRole per
+target, made again by botocore before the temporary credentials expire (an apply may outlast
+the role session), from the base session's credentials (profile, environment, SSO, web
+identity: whatever botocore's chain finds, refreshed the same way).
 """
 
 from __future__ import annotations
@@ -19,13 +26,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
-from imagesync.errors import PermanentError, TransientError, UserError
+from imagesync.errors import ImagesyncError, PermanentError, TransientError, UserError
 from imagesync.logs import get_logger
 from imagesync.model import Target
 
@@ -42,10 +52,17 @@ TRANSIENT_CODES = frozenset(
         "CallRateLimitExceededException",
         "TooManyRequestsException",
         "ThrottlingException",
+        "Throttling",  # STS and other query-protocol services
         "ServiceException",
         "ServiceUnavailableException",
         "InternalServerError",
         "RequestTimeout",
+        # DynamoDB and S3, for the lock: their throttling answers 400 with these codes.
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
     }
 )
 _CLIENT_CONFIG = Config(
@@ -131,33 +148,56 @@ def call(
     *,
     backoff: Backoff | None = None,
     counter: CallCounter | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
-    """Call `operation` (e.g. "CreateComponent"), retrying transient failures with backoff."""
+    """Call `operation` (e.g. "CreateComponent"), retrying transient failures with backoff.
+
+    `target` names the target the call is for in the debug event each attempt logs.
+    """
     backoff = backoff or Backoff()
     method = getattr(client, _snake(operation))
     delays = backoff.delays()
     retry = False
     refusals = 0
+    attempt = 0
     while True:
+        attempt += 1
         if counter is not None:
             counter.add(operation, retry)
+        started = time.perf_counter()
         try:
             response = method(**params)
+        except ImagesyncError:
+            # Raised on purpose below botocore, e.g. a role that can no longer be assumed when its
+            # credentials are refreshed: already says what is wrong, naming the target and role.
+            _log_attempt(operation, target, attempt, started, "ImagesyncError")
+            raise
         except Exception as exc:  # classified right below; nothing is swallowed
             error = classify(operation, exc)
+            _log_attempt(operation, target, attempt, started, error.code)
             refused = isinstance(exc, botocore.exceptions.EndpointConnectionError)
             refusals = refusals + 1 if refused else refusals
             if isinstance(error, ApiUnavailable) and refusals < MAX_REFUSALS:
                 delay = next(delays, None)
                 if delay is not None:
-                    log.info("retrying", operation=operation, code=error.code, delay=round(delay, 3))
+                    log.info("retrying", operation=operation, target=target, code=error.code, delay=round(delay, 3))
                     backoff.sleep(delay)
                     retry = True
                     continue
             raise error from exc
+        _log_attempt(operation, target, attempt, started, None)
         response.pop("ResponseMetadata", None)
         answer: dict[str, Any] = response
         return answer
+
+
+def _log_attempt(operation: str, target: str | None, attempt: int, started: float, code: str | None) -> None:
+    # Operation, target, timing and outcome only: parameters and responses may hold secrets.
+    fields: dict[str, Any] = {"operation": operation, "target": target, "attempt": attempt}
+    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    if code is not None:
+        fields["code"] = code
+    log.debug("api call", ok=code is None, **fields)
 
 
 def list_all(
@@ -168,11 +208,12 @@ def list_all(
     *,
     backoff: Backoff | None = None,
     counter: CallCounter | None = None,
+    target: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every item of a List call, following `nextToken` to the end (pages may be short or empty)."""
     items: list[dict[str, Any]] = []
     while True:
-        page = call(client, operation, params, backoff=backoff, counter=counter)
+        page = call(client, operation, params, backoff=backoff, counter=counter, target=target)
         items.extend(page.get(key) or [])
         token = page.get("nextToken")
         if not token:
@@ -200,10 +241,15 @@ class ConnectOptions:
 
 
 class Connector:
-    """Image Builder clients per target, against AWS or against the sandbox at `options.sandbox`."""
+    """Image Builder clients per target, against AWS or against the sandbox at `options.sandbox`.
 
-    def __init__(self, options: ConnectOptions) -> None:
+    `clock` (an aware datetime, now) is what a role's credentials are judged against for refresh;
+    tests move it to bring an expiry near.
+    """
+
+    def __init__(self, options: ConnectOptions, *, clock: Callable[[], datetime] | None = None) -> None:
         self.options = options
+        self._clock = clock or _utcnow
         self._endpoint: str | None = None
         self._session: boto3.Session | None = None
         self._accounts: dict[str, str] = {}  # verified, per target name
@@ -300,9 +346,18 @@ class Connector:
                 raise UserError(str(exc)) from exc
         return self._session
 
+    def client(self, target: Target, service: str) -> Any:
+        """A client of another AWS `service` acting as `target` (after its `roleArn`), verified first
+        like `imagebuilder()`; never in sandbox mode, where nothing but the sandbox is contacted."""
+        if self.sandboxed:
+            raise ValueError(f"no {service} client against a sandbox")
+        self.verify(target)
+        return self._target_session(target).client(service, region_name=target.region, config=_CLIENT_CONFIG)
+
     def _target_session(self, target: Target) -> boto3.Session:
-        """The session a target's clients use: the base session, or its `roleArn` assumed once,
-        so the credentials verified are the ones the Image Builder client signs with."""
+        """The session a target's clients use: the base session, or its `roleArn` assumed (and
+        refreshed before it expires), so the credentials verified are the ones the Image Builder
+        client signs with."""
         with self._guard:
             if target.name in self._sessions:
                 return self._sessions[target.name]
@@ -313,25 +368,56 @@ class Connector:
         return self._sessions[target.name]
 
     def _assume(self, session: boto3.Session, target: Target) -> boto3.Session:
-        creds = self._sts(
-            target,
-            session,
-            "AssumeRole",
-            {"RoleArn": target.role_arn, "RoleSessionName": f"imagesync-{target.name}"[:64]},
+        """A session signing with `target.role_arn`'s temporary credentials, which botocore refreshes
+        (a new AssumeRole) within its advisory window before they expire (15 minutes; every caller
+        waits for the refresh inside the last 10), from `session`'s own, possibly refreshing,
+        credentials. The first AssumeRole happens here, so a denied role fails before any client."""
+        sts = session.client("sts", region_name=target.region, config=_CLIENT_CONFIG)
+        params = {"RoleArn": target.role_arn, "RoleSessionName": f"imagesync-{target.name}"[:64]}
+
+        def fetch() -> dict[str, Any]:
+            answer = self._sts_call(target, sts, "AssumeRole", params)
+            creds = answer["Credentials"]
+            expiry = creds["Expiration"]
+            expiry = expiry if isinstance(expiry, datetime) else datetime.fromisoformat(str(expiry))
+            log.debug("role assumed", target=target.name, role=target.role_arn, expires=expiry.isoformat())
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": expiry.isoformat(),
+            }
+
+        first = fetch()
+        credentials = botocore.credentials.RefreshableCredentials(
+            access_key=first["access_key"],
+            secret_key=first["secret_key"],
+            token=first["token"],
+            expiry_time=datetime.fromisoformat(first["expiry_time"]),
+            refresh_using=fetch,
+            method=_AssumedRole.METHOD,
+            time_fetcher=self._clock,
         )
-        c = creds["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
+        # Same profile (its region, endpoints and settings), only the credentials are the role's.
+        core = botocore.session.Session(profile=self.options.profile)
+        resolver = botocore.credentials.CredentialResolver([_AssumedRole(credentials)])
+        core.register_component("credential_provider", resolver)
+        return boto3.Session(botocore_session=core)
 
     def _sts(self, target: Target, session: boto3.Session, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One STS call for `target` with `session`'s credentials; see `_sts_call`."""
+        try:
+            sts = session.client("sts", region_name=target.region, config=_CLIENT_CONFIG)
+        except botocore.exceptions.BotoCoreError as exc:
+            role = f" (role {target.role_arn})" if target.role_arn else ""
+            raise UserError(f"target '{target.name}'{role}: STS {operation}: {exc}") from exc
+        return self._sts_call(target, sts, operation, params)
+
+    def _sts_call(self, target: Target, sts: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One STS call for `target`; any failure (denied, expired or missing credentials,
         unreachable endpoint) is a UserError naming the target and the role."""
         try:
-            sts = session.client("sts", region_name=target.region)
-            return call(sts, operation, params)
+            return call(sts, operation, params, target=target.name)
         except (ApiError, ApiUnavailable) as exc:
             if operation == "AssumeRole":
                 doing = f"cannot assume role {target.role_arn}"
@@ -339,6 +425,21 @@ class Connector:
                 role = f" (role {target.role_arn})" if target.role_arn else ""
                 doing = f"cannot establish which AWS account the credentials{role} act in"
             raise UserError(f"target '{target.name}': {doing}: STS {exc}") from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            role = f" (role {target.role_arn})" if target.role_arn else ""
-            raise UserError(f"target '{target.name}'{role}: STS {operation}: {exc}") from exc
+
+
+class _AssumedRole(botocore.credentials.CredentialProvider):
+    """The only link in a target session's credential chain: the role's refreshable credentials."""
+
+    METHOD = "imagesync-assume-role"
+    CANONICAL_NAME = "custom-imagesync-assume-role"
+
+    def __init__(self, credentials: botocore.credentials.RefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.RefreshableCredentials:
+        return self._credentials
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
