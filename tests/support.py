@@ -13,8 +13,10 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -62,6 +64,23 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
         return lines.get(timeout=timeout)
     except queue.Empty:
         raise AssertionError(f"no stdout line within {timeout} s") from None
+
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.02) -> T:
+    """Poll `predicate` until it returns something truthy, and return that. After `timeout` seconds
+    fail naming `what` was awaited: the timeout only bounds a hang, no outcome depends on its size.
+    `predicate` may itself fail (e.g. when the process it watches has exited) to stop early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting until {what}")
+        time.sleep(interval)
 
 
 def stop_heartbeats() -> None:
