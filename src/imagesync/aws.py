@@ -65,12 +65,14 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
-_CLIENT_CONFIG = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt: retries are ours, see call()
+# For every client whose calls go through call(): one attempt each, as the retries are call()'s.
+CLIENT_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"},
     max_pool_connections=32,
     connect_timeout=5,
     read_timeout=60,
 )
+_CLIENT_CONFIG = CLIENT_CONFIG
 
 
 class ApiError(PermanentError):

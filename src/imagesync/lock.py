@@ -20,6 +20,11 @@ Three backends share one shape (`acquire`, `release`, `held`):
 
 A lock that is taken fails fast with `LockHeld` naming the holder, unless a timeout is given, in
 which case acquiring polls until the lock frees up or the timeout runs out.
+
+The remote backends call DynamoDB and S3 through `aws.call`, like every Image Builder call: one
+classification of errors, throttling and 5xx retried with backoff, one debug event per attempt.
+A failed condition is an answer (someone else holds the lock, or it is no longer ours), never
+retried; anything else is an error naming the table or bucket and the AWS error code.
 """
 
 from __future__ import annotations
@@ -40,9 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from imagesync.errors import PermanentError, TransientError, UserError
+from imagesync.aws import CLIENT_CONFIG, ApiError, ApiUnavailable, Backoff, call
+from imagesync.errors import TransientError, UserError
 from imagesync.logs import get_logger
 
 __all__ = [
@@ -81,19 +85,9 @@ DEFAULT_S3_PREFIX = "imagesync/locks"
 # anonymous holder.
 _HOLDER_READ_GRACE = 0.5
 
-_THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "InternalError",
-        # S3: two conditional writes to one key at once; the loser may simply try again.
-        "ConditionalRequestConflict",
-    }
-)
+# S3: two conditional writes to one key at once. Not retried by `aws.call` (it is an answer to a
+# put racing ours), but a heartbeat or release that meets it may simply try again later.
+_CONFLICT_CODES = frozenset({"ConditionalRequestConflict", "409"})
 
 
 @dataclass(frozen=True)
@@ -345,6 +339,7 @@ class _RemoteLock(_Lock):
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         expiry: float = HEARTBEAT_EXPIRY,
         clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
     ):
         if not lock_id:
             raise UserError("a lock id must not be empty")
@@ -352,8 +347,26 @@ class _RemoteLock(_Lock):
         self.heartbeat_interval = heartbeat_interval
         self.expiry = expiry
         self.clock = clock
+        self.backoff = backoff
         self.info: LockInfo | None = None
         self._heartbeat: _Heartbeat | None = None
+
+    client: Any
+
+    @property
+    def _what(self) -> str:
+        raise NotImplementedError
+
+    def _call(self, operation: str, params: dict[str, Any], answers: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """`operation` through `aws.call` (throttling and 5xx retried with backoff); None when it
+        fails with a code in `answers`, which the lock reads as an answer (a failed condition, a
+        missing record), not an error. Any other failure names the table or bucket and the code."""
+        try:
+            return call(self.client, operation, params, backoff=self.backoff)
+        except (ApiError, ApiUnavailable) as err:
+            if err.code in answers:
+                return None
+            raise _aws_error(err, self._what) from err
 
     # -- what each backend provides --
 
@@ -479,40 +492,26 @@ class DynamoDBLock(_RemoteLock):
         return {"LockID": {"S": self.lock_id}}
 
     def _put_new(self, info: LockInfo) -> bool:
-        try:
-            self.client.put_item(
-                TableName=self.table, Item=_to_item(info), ConditionExpression="attribute_not_exists(LockID)"
-            )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise _aws_error(err, self._what, "PutItem") from err
-        return True
+        condition = "attribute_not_exists(LockID)"
+        params = {"TableName": self.table, "Item": _to_item(info), "ConditionExpression": condition}
+        return self._call("PutItem", params, _CONDITION_FAILED) is not None
 
     def _read(self) -> LockInfo | None:
-        try:
-            response = self.client.get_item(TableName=self.table, Key=self._key(), ConsistentRead=True)
-        except ClientError as err:
-            raise _aws_error(err, self._what, "GetItem") from err
-        item = response.get("Item")
+        response = self._call("GetItem", {"TableName": self.table, "Key": self._key(), "ConsistentRead": True})
+        item = (response or {}).get("Item")
         return _from_item(item) if item else None
 
     def _refresh(self, info: LockInfo) -> bool:
         names, values, condition = _owner_condition(info)
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._key(),
-                UpdateExpression="SET #hb = :hb",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={**names, "#hb": "heartbeat"},
-                ExpressionAttributeValues={**values, ":hb": {"S": info.heartbeat}},
-            )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":
-                return False
-            raise _aws_error(err, self._what, "UpdateItem") from err
-        return True
+        params = {
+            "TableName": self.table,
+            "Key": self._key(),
+            "UpdateExpression": "SET #hb = :hb",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {**names, "#hb": "heartbeat"},
+            "ExpressionAttributeValues": {**values, ":hb": {"S": info.heartbeat}},
+        }
+        return self._call("UpdateItem", params, _CONDITION_FAILED) is not None
 
     def _delete_own(self, info: LockInfo) -> None:
         # Only delete our own item: if the lock was broken with `unlock` and someone else took it
@@ -530,19 +529,15 @@ class DynamoDBLock(_RemoteLock):
         return self._conditional_delete(names, values, condition)
 
     def _conditional_delete(self, names: dict[str, str], values: dict[str, Any], condition: str) -> bool:
-        try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key=self._key(),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as err:
-            if _code(err) == "ConditionalCheckFailedException":  # gone or not ours: nothing to do
-                return False
-            raise _aws_error(err, self._what, "DeleteItem") from err
-        return True
+        params = {
+            "TableName": self.table,
+            "Key": self._key(),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        # A failed condition: the item is gone or not ours, so there is nothing to delete.
+        return self._call("DeleteItem", params, _CONDITION_FAILED) is not None
 
 
 class S3Lock(_RemoteLock):
@@ -567,36 +562,29 @@ class S3Lock(_RemoteLock):
 
     def _put(self, info: LockInfo, *, lost: tuple[str, ...] = (), **condition: str) -> str | None:
         """Write `info` under `condition`; None when the condition failed (or an error in `lost`)."""
-        try:
-            response = self.client.put_object(
-                Bucket=self.bucket,
-                Key=self.key,
-                Body=info.to_json().encode(),
-                ContentType="application/json",
-                **condition,
-            )
-        except ClientError as err:
-            if _code(err) in ("PreconditionFailed", "NoSuchKey", "412", "404", *lost):
-                return None
-            raise _aws_error(err, self._what, "PutObject") from err
-        return str(response.get("ETag") or "")
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "Body": info.to_json().encode(),
+            "ContentType": "application/json",
+            **condition,
+        }
+        response = self._call("PutObject", params, (*_PRECONDITION_FAILED, *lost))
+        return None if response is None else str(response.get("ETag") or "")
 
     def _put_new(self, info: LockInfo) -> bool:
         # A conflict is another writer's put racing ours: read who won, like any taken lock.
-        etag = self._put(info, lost=("ConditionalRequestConflict", "409"), IfNoneMatch="*")
+        etag = self._put(info, lost=tuple(_CONFLICT_CODES), IfNoneMatch="*")
         if etag is None:
             return False
         self._etag = etag
         return True
 
     def _read(self) -> LockInfo | None:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
-            body = response["Body"].read()
-        except ClientError as err:
-            if _code(err) in ("NoSuchKey", "404"):
-                return None
-            raise _aws_error(err, self._what, "GetObject") from err
+        response = self._call("GetObject", {"Bucket": self.bucket, "Key": self.key}, ("NoSuchKey", "404"))
+        if response is None:
+            return None
+        body = response["Body"].read()
         self._read_etag = str(response.get("ETag") or "")
         try:
             return LockInfo.from_json(body.decode("utf-8", "replace"))
@@ -619,13 +607,9 @@ class S3Lock(_RemoteLock):
     def _delete_if(self, etag: str | None) -> bool:
         if not etag:
             return False
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=etag)
-        except ClientError as err:
-            if _code(err) in ("PreconditionFailed", "NoSuchKey", "412", "404"):
-                return False  # gone or not ours: nothing to do
-            raise _aws_error(err, self._what, "DeleteObject") from err
-        return True
+        # A failed precondition: the object is gone or not ours, so there is nothing to delete.
+        params = {"Bucket": self.bucket, "Key": self.key, "IfMatch": etag}
+        return self._call("DeleteObject", params, _PRECONDITION_FAILED) is not None
 
     def _delete_own(self, info: LockInfo) -> None:
         etag, self._etag = self._etag, None
@@ -764,11 +748,12 @@ def s3_key(prefix: str, lock_id: str) -> str:
 
 
 def _client(session: Any, service: str, region: str | None) -> Any:
+    # One attempt per call: the retries are aws.call's, so botocore's would multiply them.
     if session is None:
         import boto3  # only the remote backends need boto3 at this point
 
-        return boto3.client(service, region_name=region)
-    return session.client(service, region_name=region)
+        return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
+    return session.client(service, region_name=region, config=CLIENT_CONFIG)
 
 
 def _iso_ms(moment: float) -> str:
@@ -883,18 +868,17 @@ def _owner_condition(info: LockInfo) -> tuple[dict[str, str], dict[str, Any], st
     )
 
 
-def _code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+_CONDITION_FAILED = ("ConditionalCheckFailedException",)
+_PRECONDITION_FAILED = ("PreconditionFailed", "NoSuchKey", "412", "404")
 
 
-def _aws_error(err: ClientError, what: str, operation: str) -> Exception:
-    """Turn a DynamoDB or S3 failure into imagesync's error tree, naming the resource and AWS error code."""
-    code = _code(err)
-    message = str(err.response.get("Error", {}).get("Message", "")) or str(err)
-    if code == "ResourceNotFoundException":
-        return UserError(f"{what} does not exist ({operation}: {code}); create it with hash key LockID (S)")
-    if code == "NoSuchBucket":
-        return UserError(f"{what} does not exist ({operation}: {code}); create the bucket or fix lock.bucket")
-    if code in _THROTTLING_CODES:
-        return TransientError(f"{what}: {operation} failed with {code}: {message}")
-    return PermanentError(f"{what}: {operation} failed with {code}: {message}")
+def _aws_error(err: ApiError | ApiUnavailable, what: str) -> Exception:
+    """A DynamoDB or S3 failure that is not an answer: an error naming the resource and AWS error code."""
+    if err.code == "ResourceNotFoundException":
+        return UserError(f"{what} does not exist ({err.operation}: {err.code}); create it with hash key LockID (S)")
+    if err.code == "NoSuchBucket":
+        return UserError(f"{what} does not exist ({err.operation}: {err.code}); create the bucket or fix lock.bucket")
+    if isinstance(err, ApiUnavailable) or err.code in _CONFLICT_CODES:
+        # Retried already (or a racing write): a heartbeat or a later run may get through.
+        return TransientError(f"{what}: {err}")
+    return UserError(f"{what}: {err}")

@@ -2,6 +2,9 @@
 
 The CLI calls `configure()` once; modules log through `get_logger()`. Events carry resource
 addresses, operations and AWS error codes, never request bodies (which may hold secrets).
+Importing imagesync configures nothing: only `configure()` touches structlog or `logging`, and
+there only botocore's logger, whose warnings (a failed credential refresh, say) would otherwise
+reach stderr through `logging`'s last-resort handler, traceback included, in neither format.
 """
 
 from __future__ import annotations
@@ -32,6 +35,22 @@ def configure(log_format: str = "console", verbose: bool = False) -> None:
         logger_factory=lambda *_args: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    botocore_logger = logging.getLogger("botocore")
+    for handler in [h for h in botocore_logger.handlers if isinstance(h, _ToStructlog)]:
+        botocore_logger.removeHandler(handler)
+    # botocore's debug records carry request bodies: only its warnings and errors come through.
+    botocore_logger.addHandler(_ToStructlog(level=logging.WARNING))
+
+
+class _ToStructlog(logging.Handler):
+    """Re-emits a stdlib record as a structlog event: its message and, for an exception, the
+    exception's text (the traceback is botocore's, not a problem in imagesync)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["error"] = str(record.exc_info[1])
+        get_logger(record.name).log(record.levelno, record.getMessage(), **fields)
 
 
 def get_logger(name: str) -> Any:
