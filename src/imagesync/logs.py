@@ -54,4 +54,27 @@ class _ToStructlog(logging.Handler):
 
 
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    """A logger for `name` that follows structlog's configuration once someone (the CLI, or an
+    application using imagesync as a library) has made one, and until then writes warnings and
+    errors to stderr: structlog's own default would print every event, debug included, to stdout,
+    which holds plans and JSON."""
+    return _Logger(name)
+
+
+class _Logger:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, method: str) -> Any:
+        if structlog.is_configured():
+            return getattr(structlog.get_logger(self._name), method)
+        return getattr(_unconfigured(), method)
+
+
+def _unconfigured() -> Any:
+    return structlog.wrap_logger(
+        structlog.PrintLogger(file=sys.stderr),
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=False,
+    )
