@@ -21,12 +21,13 @@ import html
 import json
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 from botocore.model import ServiceModel, Shape
+
+from imagesync.kinds import REGISTRY, Kind, RefField
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://imagesync.dev/schemas/"
@@ -50,42 +51,6 @@ _WIDENED_ACCOUNT = "(?:aws(?:-[a-z-]+)?|third-party)"
 
 # Members that imagesync fills in itself or that make no sense in a manifest.
 REMOVED_MEMBERS = ("name", "clientToken", "dryRun", "semanticVersion")
-
-
-@dataclass(frozen=True)
-class KindSpec:
-    """How one kind's `spec` differs from its Create operation's input."""
-
-    kind: str
-    operation: str
-    versioned: bool = False
-    # member -> kinds a `{ref: NAME}` may name
-    refs: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    @property
-    def file(self) -> str:
-        return re.sub(r"(?<!^)(?=[A-Z])", "-", self.kind).lower() + ".json"
-
-
-KINDS: tuple[KindSpec, ...] = (
-    KindSpec("Component", "CreateComponent", versioned=True),
-    KindSpec("ImageRecipe", "CreateImageRecipe", versioned=True, refs=(("parentImage", ("ImageRecipe",)),)),
-    KindSpec("ContainerRecipe", "CreateContainerRecipe", versioned=True, refs=(("parentImage", ("ContainerRecipe",)),)),
-    KindSpec("Workflow", "CreateWorkflow", versioned=True),
-    KindSpec("InfrastructureConfiguration", "CreateInfrastructureConfiguration"),
-    KindSpec("DistributionConfiguration", "CreateDistributionConfiguration"),
-    KindSpec(
-        "ImagePipeline",
-        "CreateImagePipeline",
-        refs=(
-            ("imageRecipeArn", ("ImageRecipe",)),
-            ("containerRecipeArn", ("ContainerRecipe",)),
-            ("infrastructureConfigurationArn", ("InfrastructureConfiguration",)),
-            ("distributionConfigurationArn", ("DistributionConfiguration",)),
-        ),
-    ),
-    KindSpec("LifecyclePolicy", "CreateLifecyclePolicy"),
-)
 
 
 # --- descriptions -------------------------------------------------------------------------------
@@ -253,31 +218,38 @@ def parameters_schema(model: ServiceModel) -> dict[str, Any]:
     return schema
 
 
-def recipe_components(model: ServiceModel, literal: dict[str, Any]) -> dict[str, Any]:
-    """Recipe components: `{ref: NAME}` to a managed component or `{componentArn: ARN}`."""
-    configuration = model.shape_for("ComponentConfiguration")
-    params = parameters_schema(model)
-    arn = shape_schema(configuration.members["componentArn"])
+def _words(kind: str) -> str:
+    """`ImageRecipe` -> `image recipe`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", kind).lower()
+
+
+def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: RefField) -> dict[str, Any]:
+    """A list whose items name a resource by ARN under `ref.arn_key` (recipe components): each
+    item either `{ref: NAME, ...}` naming a managed resource or the literal item with its ARN."""
+    referenced = ref.kinds[0]
+    item = copy.deepcopy(literal["items"])
+    props = item["properties"]
+    if "parameters" in props:
+        props["parameters"] = parameters_schema(model)
+    others = {k: v for k, v in props.items() if k != ref.arn_key}
     schema = copy.deepcopy(literal)
     schema["items"] = {
         "oneOf": [
             {
                 "type": "object",
-                "title": "Managed component",
-                "description": "A component in these manifests; the recipe pins the exact version imagesync publishes.",
-                "properties": {
-                    "ref": name_schema(model, "metadata.name of the referenced Component."),
-                    "parameters": params,
-                },
+                "title": f"Managed {_words(referenced)}",
+                "description": f"{_article(referenced).capitalize()} {_words(referenced)} in these manifests; the "
+                f"{_words(owner.name)} pins the exact version imagesync publishes.",
+                "properties": {"ref": name_schema(model, f"metadata.name of the referenced {referenced}."), **others},
                 "required": ["ref"],
                 "additionalProperties": False,
             },
             {
                 "type": "object",
-                "title": "Component by ARN",
-                "description": "An AWS-owned, third-party or otherwise unmanaged component, by ARN.",
-                "properties": {"componentArn": arn, "parameters": params},
-                "required": ["componentArn"],
+                "title": f"{referenced} by ARN",
+                "description": f"An AWS-owned, third-party or otherwise unmanaged {_words(referenced)}, by ARN.",
+                "properties": {ref.arn_key: props[ref.arn_key], **others},
+                "required": [ref.arn_key],
                 "additionalProperties": False,
             },
         ]
@@ -285,20 +257,32 @@ def recipe_components(model: ServiceModel, literal: dict[str, Any]) -> dict[str,
     return schema
 
 
+def _apply_ref(model: ServiceModel, props: dict[str, Any], owner: Kind, ref: RefField) -> None:
+    """Let the member at `ref.path` (`*`: every item of a list) take `{ref: NAME}` as well."""
+    if ref.arn_key is not None:
+        member = ref.path[0]
+        props[member] = ref_items(model, props[member], owner, ref)
+        return
+    node = props
+    for part in ref.path[:-1]:
+        node = node[part]["items"]["properties"] if part != "*" else node
+    node[ref.path[-1]] = ref_or(model, node[ref.path[-1]], ref.kinds)
+
+
 def exactly_one(*members: str) -> list[dict[str, Any]]:
     return [{"required": [member]} for member in members]
 
 
-def spec_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
-    operation = model.operation_model(spec.operation)
+def spec_schema(model: ServiceModel, kind: Kind) -> dict[str, Any]:
+    operation = model.operation_model(kind.create_op)
     base = shape_schema(operation.input_shape)
     props: dict[str, Any] = base["properties"]
     required: list[str] = [r for r in base.get("required", []) if r not in REMOVED_MEMBERS]
     for member in REMOVED_MEMBERS:
         props.pop(member, None)
 
-    if spec.versioned:
-        recipe = spec.kind in ("ImageRecipe", "ContainerRecipe")
+    if kind.versioned:
+        recipe = kind.version_wildcard
         props["version"] = {
             "type": "string",
             "pattern": RECIPE_VERSION_PATTERN if recipe else VERSION_PATTERN,
@@ -323,35 +307,24 @@ def spec_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
         required.append("version")
 
     one_of: list[dict[str, Any]] | None = None
-    if spec.kind in ("Component", "Workflow"):
-        props.pop("data")
-        props["document"] = {
-            "type": "object",
-            "description": f"The {spec.kind.lower()} document inline, as YAML.",
-        }
-        props["documentFile"] = {
+    document = kind.document
+    if document is not None:
+        if document.inline_field != document.member:
+            props.pop(document.member)
+            props[document.inline_field] = {
+                "type": "object",
+                "description": f"The {kind.name.lower()} document inline, as YAML.",
+            }
+        what = "document file" if document.parsed else f"{document.language.capitalize()} template"
+        props[document.file_field] = {
             "type": "string",
             "minLength": 1,
-            "description": "Path of the document file, relative to the manifest; it may not escape the manifest root.",
+            "description": f"Path of the {what}, relative to the manifest; it may not escape the manifest root.",
         }
-        one_of = exactly_one("document", "documentFile", "uri")
-    elif spec.kind == "ContainerRecipe":
-        props["dockerfileTemplateFile"] = {
-            "type": "string",
-            "minLength": 1,
-            "description": (
-                "Path of the Dockerfile template, relative to the manifest; it may not escape the manifest root."
-            ),
-        }
-        one_of = exactly_one("dockerfileTemplateData", "dockerfileTemplateFile", "dockerfileTemplateUri")
+        one_of = exactly_one(document.inline_field, document.file_field, document.uri_member)
 
-    if spec.kind in ("ImageRecipe", "ContainerRecipe"):
-        props["components"] = recipe_components(model, props["components"])
-    if spec.kind == "ImagePipeline":
-        workflow = props["workflows"]["items"]["properties"]
-        workflow["workflowArn"] = ref_or(model, workflow["workflowArn"], ("Workflow",))
-    for member, kinds in spec.refs:
-        props[member] = ref_or(model, props[member], kinds)
+    for ref in kind.refs:
+        _apply_ref(model, props, kind, ref)
 
     props.setdefault("tags", shape_schema(model.shape_for("TagMap")))
     props["tags"].setdefault("description", "Tags for the resource.")
@@ -364,7 +337,7 @@ def spec_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
 
     schema: dict[str, Any] = {
         "type": "object",
-        "description": f"The {spec.kind}'s fields, in Image Builder's own names ({spec.operation}). "
+        "description": f"The {kind.name}'s fields, in Image Builder's own names ({kind.create_op}). "
         + describe(operation.documentation),
         "properties": props,
         "additionalProperties": False,
@@ -410,18 +383,18 @@ def metadata_schema(model: ServiceModel) -> dict[str, Any]:
     }
 
 
-def manifest_schema(model: ServiceModel, spec: KindSpec) -> dict[str, Any]:
+def manifest_schema(model: ServiceModel, kind: Kind) -> dict[str, Any]:
     return {
         "$schema": SCHEMA_DIALECT,
-        "$id": ID_BASE + spec.file,
-        "title": f"imagesync {spec.kind}",
-        "description": f"An imagesync manifest for an EC2 Image Builder {spec.kind}.",
+        "$id": ID_BASE + kind.schema + ".json",
+        "title": f"imagesync {kind.name}",
+        "description": f"An imagesync manifest for an EC2 Image Builder {kind.name}.",
         "type": "object",
         "properties": {
             "apiVersion": {"const": API_VERSION, "description": "Manifest format version."},
-            "kind": {"const": spec.kind, "description": "The resource kind."},
+            "kind": {"const": kind.name, "description": "The resource kind."},
             "metadata": metadata_schema(model),
-            "spec": spec_schema(model, spec),
+            "spec": spec_schema(model, kind),
         },
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": False,
@@ -532,7 +505,7 @@ GENERATED_FROM = (
 def build_schemas() -> dict[str, dict[str, Any]]:
     """Every schema, by file name."""
     model = botocore.session.get_session().get_service_model("imagebuilder")
-    schemas = {spec.file: manifest_schema(model, spec) for spec in KINDS}
+    schemas = {kind.schema + ".json": manifest_schema(model, kind) for kind in REGISTRY}
     schemas["imagesync.json"] = project_schema()
     for schema in schemas.values():
         schema["$comment"] = GENERATED_FROM

@@ -1,6 +1,6 @@
 """Normalization and diffing: the only module that knows DeepDiff.
 
-`normalize` removes what the service fills in or owns (defaults, read-only fields, set order) so a
+`normalize` removes what the service fills in or owns (each kind's declared defaults and set order) so a
 no-op plan is truly empty; `diff` turns DeepDiff's result into imagesync's own `DiffItem`s;
 `document_diff` compares AWSTOE documents step by step. Used by the planner.
 """
@@ -14,38 +14,18 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from imagesync.changes import DiffItem
+from imagesync.kinds import REGISTRY
 from imagesync.manifest import awstoe
-
-# Values the service fills in when a request leaves them out; equal to the default means absent.
-# The reconciler's one copy of the service's defaults (the sandbox keeps its own). Documented in
-# the API reference unless marked as a guess.
-_DEFAULTS: dict[str, list[tuple[tuple[str, ...], Any]]] = {
-    "ImagePipeline": [
-        (("enhancedImageMetadataEnabled",), True),
-        (("status",), "ENABLED"),  # a guess: what the service returns for a pipeline created without one
-        (("schedule", "timezone"), "UTC"),
-        (("schedule", "pipelineExecutionStartCondition"), "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"),
-        (("imageTestsConfiguration", "imageTestsEnabled"), True),
-        (("imageTestsConfiguration", "timeoutMinutes"), 720),  # stored and returned, though ignored
-    ],
-    # A guess: the API reference gives no default; a live configuration created without it reads true.
-    "InfrastructureConfiguration": [(("terminateInstanceOnFailure",), True)],
-    "LifecyclePolicy": [(("status",), "ENABLED")],  # a guess, as for pipelines
-}
-
-# Lists whose order the service does not keep or that mean a set.
-_SETS: dict[str, list[tuple[str, ...]]] = {
-    "InfrastructureConfiguration": [("instanceTypes",), ("securityGroupIds",)],
-    "DistributionConfiguration": [("distributions", "*", "amiDistributionConfiguration", "targetAccountIds")],
-}
 
 
 def normalize(kind: str, body: dict[str, Any]) -> dict[str, Any]:
-    """A comparable copy of a mutable resource's fields. Idempotent: normalize(normalize(x)) == normalize(x)."""
+    """A comparable copy of a mutable resource's fields: the server defaults and unordered lists
+    the kind declares taken out of the comparison. Idempotent: normalize(normalize(x)) == normalize(x)."""
     out = copy.deepcopy(body)
-    for path, default in _DEFAULTS.get(kind, []):
+    declared = REGISTRY[kind]
+    for path, default in declared.server_defaults:
         _drop_if(out, path, default)
-    for path in _SETS.get(kind, []):
+    for path in declared.unordered:
         _sort_at(out, path)
     pruned: dict[str, Any] = _prune_empty(out)  # a dict stays a dict
     return pruned

@@ -37,6 +37,7 @@ from imagesync.changes import (
     ResourceChange,
     TargetPlan,
 )
+from imagesync.kinds import REGISTRY, Kind
 from imagesync.live import owns
 from imagesync.logs import get_logger
 from imagesync.model import DesiredState
@@ -241,8 +242,9 @@ class _TargetRunner:
                 params = dict(api_call.params)
                 if api_call.idempotent_token:
                     params["clientToken"] = client_token(self.plan_id, self.plan.target, change, n, api_call)
-                if api_call.operation in ("DeleteComponent", "DeleteWorkflow") and not _has_build(params):
-                    kept += self._delete_builds(api_call.operation, params, change.address)
+                kind = REGISTRY[change.kind]
+                if kind.builds is not None and api_call.operation == kind.delete_op and not _names_build(kind, params):
+                    kept += self._delete_builds(kind, params, change.address)
                     continue
                 try:
                     self._call(api_call.operation, params)
@@ -285,25 +287,17 @@ class _TargetRunner:
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return call(self.client, operation, params, counter=self.counter, backoff=self.backoff)
 
-    def _delete_builds(self, operation: str, params: dict[str, Any], address: str) -> int:
+    def _delete_builds(self, kind: Kind, params: dict[str, Any], address: str) -> int:
         """Delete every build of one component or workflow version that imagesync owns."""
-        if operation == "DeleteComponent":
-            list_op, arn_key, version_key, list_key = (
-                "ListComponentBuildVersions",
-                "componentBuildVersionArn",
-                "componentVersionArn",
-                "componentSummaryList",
-            )
-        else:
-            list_op, arn_key, version_key, list_key = (
-                "ListWorkflowBuildVersions",
-                "workflowBuildVersionArn",
-                "workflowVersionArn",
-                "workflowSummaryList",
-            )
-        version_arn = params[arn_key]
+        assert kind.builds is not None
+        version_arn = params[kind.arn_member]
         builds = list_all(
-            self.client, list_op, {version_key: version_arn}, list_key, counter=self.counter, backoff=self.backoff
+            self.client,
+            kind.builds.list_op,
+            {kind.builds.version_member: version_arn},
+            kind.builds.list_key,
+            counter=self.counter,
+            backoff=self.backoff,
         )
         kept = 0
         for build in builds:
@@ -311,7 +305,7 @@ class _TargetRunner:
                 kept += 1  # not published by this project for this very resource: never deleted
                 continue
             try:
-                self._call(operation, {arn_key: build["arn"]})
+                self._call(kind.delete_op, {kind.arn_member: build["arn"]})
             except ApiError as err:
                 if err.code == "ResourceNotFoundException":
                     continue
@@ -322,6 +316,6 @@ class _TargetRunner:
         return kept
 
 
-def _has_build(params: dict[str, Any]) -> bool:
-    arn = params.get("componentBuildVersionArn") or params.get("workflowBuildVersionArn") or ""
-    return arns.is_build_arn(arn)
+def _names_build(kind: Kind, params: dict[str, Any]) -> bool:
+    """Does the delete call name one build (`.../1.2.3/1`) rather than a whole version?"""
+    return arns.is_build_arn(str(params.get(kind.arn_member) or ""))

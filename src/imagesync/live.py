@@ -152,14 +152,14 @@ def read_live(
                     continue
                 newest = res.newest
                 assert newest is not None
-                if kind.built:
+                if kind.builds is not None:
                     gets.append((res, kind, newest.arn))
         else:
             for item in items:
                 res = LiveResource(kind.name, item["name"], arn=item["arn"], tags=dict(item.get("tags") or {}))
                 state.resources[(kind.name, arn_name(item["name"]))] = res
-                if kind.name == "ImagePipeline":
-                    res.body = _create_fields(kind, item)  # the list holds the whole pipeline
+                if kind.listed_whole:
+                    res.body = _create_fields(kind, item)
                 elif arn_name(item["name"]) in wanted_names:
                     gets.append((res, kind, item["arn"]))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
@@ -168,7 +168,7 @@ def read_live(
             strangers = [
                 (res, REGISTRY[res.kind])
                 for res in state.resources.values()
-                if REGISTRY[res.kind].built and len(res.versions) > 1 and not res.known_to(project)
+                if REGISTRY[res.kind].builds is not None and len(res.versions) > 1 and not res.known_to(project)
             ]
             list(pool.map(lambda job: _read_older(api, job[0], job[1], project), strangers))
     return state
@@ -186,10 +186,7 @@ def _read_older(api: Any, res: LiveResource, kind: Kind, project: str) -> None:
 
 
 def _list_params(kind: Kind) -> dict[str, Any]:
-    params: dict[str, Any] = {"maxResults": 25}
-    if kind.name in ("Component", "Workflow", "ImageRecipe", "ContainerRecipe"):
-        params["owner"] = "Self"
-    return params
+    return {"maxResults": 25, **kind.list_params}
 
 
 def _group_versions(state: LiveState, kind: Kind, items: Iterable[dict[str, Any]]) -> None:
@@ -205,7 +202,7 @@ def _group_versions(state: LiveState, kind: Kind, items: Iterable[dict[str, Any]
                 LiveVersion(
                     arn=row["arn"],
                     version=_version_of(kind, row),
-                    tags=dict(row["tags"]) if "tags" in row and not kind.built else None,
+                    tags=dict(row["tags"]) if "tags" in row and kind.builds is None else None,
                 )
             )
         state.resources[(kind.name, key)] = res
@@ -227,7 +224,7 @@ def _read_one(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:
             version=newest.version,
             tags=dict(item.get("tags") or {}),
             build_arn=item["arn"],
-            document=item.get("data"),
+            document=item.get(kind.document.member) if kind.document is not None else None,
         )
     else:
         res.tags = dict(item.get("tags") or {})

@@ -83,6 +83,7 @@ class Resource:
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     references: tuple[Reference, ...] = ()
     document: str | None = None  # component/workflow document or Dockerfile template, as sent
+    document_value: Any = None  # a YAML document as the loader parsed it (frozen); None for text
 
     @property
     def address(self) -> Address:

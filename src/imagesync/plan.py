@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from imagesync import __version__, arns, versioning
 from imagesync.aws import CallCounter, Connector
 from imagesync.changes import (
@@ -58,16 +56,8 @@ from imagesync.model import Address, DesiredState, Resource, Target
 
 log = get_logger(__name__)
 
-DELETE_ORDER = (
-    "LifecyclePolicy",
-    "ImagePipeline",
-    "ContainerRecipe",
-    "ImageRecipe",
-    "DistributionConfiguration",
-    "InfrastructureConfiguration",
-    "Workflow",
-    "Component",
-)
+# Dependents first, derived from what each kind references.
+DELETE_ORDER = REGISTRY.deletion_order()
 
 
 @dataclass(frozen=True)
@@ -207,11 +197,7 @@ class _TargetPlanner:
         return self.planned[Address(kind, name)]
 
     def _base_arn(self, res: Resource) -> str:
-        kind = res.kind_info
-        arn_type = kind.arn_type
-        if res.kind == "Workflow":
-            arn_type = arns.workflow_arn_type(str(res.spec["type"]))
-        return arns.resource_arn(self.target.region, self.account, arn_type, res.name)
+        return res.kind_info.arn_base(self.target.region, self.account, res.name, res.spec)
 
     def _desired_tags(self, res: Resource) -> dict[str, str]:
         tags = dict(thaw(res.spec.get("tags") or {}))
@@ -273,7 +259,7 @@ class _TargetPlanner:
     def _versioned(self, res: Resource) -> None:
         kind = res.kind_info
         body = kind.create_request(res.spec, res.name, self.resolve, version="0.0.0", document=res.document)
-        content = _canonical_content(kind, body, str(res.spec["version"]))
+        content = _canonical_content(kind, body, str(res.spec["version"]), res.document_value)
         content_hash = versioning.content_hash(content)
         live_res = self.live.get(res.kind, res.name)
         versions = live_res.versions if live_res else []
@@ -311,14 +297,15 @@ class _TargetPlanner:
         level = str(res.spec.get("bump") or self.desired.project.defaults.get("bump") or "patch")
         latest = newest.version if newest else None
         if level == "auto":
-            level = versioning.auto_level(newest.document, res.document) if kind.built and newest else "patch"
+            documented = kind.builds is not None and newest is not None
+            level = versioning.auto_level(newest.document, res.document) if documented and newest else "patch"
         spec_version = str(res.spec["version"])
         try:
             next_version = versioning.next_version(spec_version, latest, level, tuple(v.version for v in versions))
         except ValueError as exc:
             raise UserError(f"{self.target.name}:{res.address} ({res.location}): {exc}") from exc
         items: list[DiffItem] = []
-        if kind.built and newest is not None:
+        if kind.builds is not None and newest is not None:
             items = document_diff(newest.document, res.document)
         if newest is None:
             reason, action = "new resource", CREATE
@@ -366,7 +353,7 @@ class _TargetPlanner:
             and not spec_version.endswith(".x")
             and versioning.parse(spec_version) > versioning.parse(newest.version)
         )
-        if raised and res.kind_info.built and not items:
+        if raised and res.kind_info.builds is not None and not items:
             return f"version raised to {spec_version} in the manifest"
         if raised:
             return f"version raised to {spec_version} in the manifest, content changed"
@@ -525,33 +512,35 @@ class _TargetPlanner:
 
 def _shown_content(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
     """A versioned resource's content as the plan shows it: the Create request without its
-    identity, tags and version, the document under `document` (the manifest's name for it)."""
+    identity, tags and version, the document under the manifest's name for it (`document`)."""
     shown = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("name", "semanticVersion", "tags")}
-    if kind.document_member and kind.document_member in shown:
-        shown["document"] = shown.pop(kind.document_member)
+    doc = kind.document
+    if doc is not None and doc.member in shown:
+        shown[doc.inline_field] = shown.pop(doc.member)
     return shown
 
 
 def _live_content(kind: Kind, version: LiveVersion) -> dict[str, Any]:
     """What the live reading knows of a version's content (components and workflows: the document)."""
-    return {"document": version.document} if kind.built and version.document is not None else {}
+    if kind.builds is None or kind.document is None or version.document is None:
+        return {}
+    return {kind.document.inline_field: version.document}
 
 
 def _versioned_view(version: str | None, spec: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
     return {"version": version, "spec": dict(spec), "tags": dict(tags)}
 
 
-def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str) -> dict[str, Any]:
-    """What a versioned resource's hash covers: the Create request, documents parsed, no tags."""
+def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str, parsed: Any) -> dict[str, Any]:
+    """What a versioned resource's hash covers: the Create request, its YAML document as the
+    loader parsed it (so formatting alone changes nothing), no tags."""
     content = copy.deepcopy(body)
     content.pop("semanticVersion", None)
     content.pop("tags", None)
     content["version"] = spec_version
-    if kind.document_member and isinstance(content.get(kind.document_member), str):
-        try:
-            content[kind.document_member] = yaml.safe_load(content[kind.document_member])
-        except yaml.YAMLError:
-            pass  # the loader already reported it; hash the text as it is
+    doc = kind.document
+    if doc is not None and doc.parsed and parsed is not None and doc.member in content:
+        content[doc.member] = thaw(parsed)
     return content
 
 

@@ -19,7 +19,9 @@ from imagesync.kinds.base import Kind, RefField, Resolver, freeze, thaw
 
 
 class Registry:
-    """Kinds by name, in the order given (dependencies before dependents)."""
+    """Kinds by name: the one list of kinds. Refuses a kind registered twice or one that references
+    a kind not registered; the order kinds are created and deleted in is derived from what they
+    reference (`creation_order`, `deletion_order`), not from the order they are registered in."""
 
     def __init__(self, kinds: list[Kind]) -> None:
         self._kinds: dict[str, Kind] = {}
@@ -27,6 +29,11 @@ class Registry:
             if kind.name in self._kinds:
                 raise ValueError(f"kind {kind.name} is registered twice")
             self._kinds[kind.name] = kind
+        for kind in kinds:
+            unknown = sorted(kind.depends_on_kinds - set(self._kinds))
+            if unknown:
+                raise ValueError(f"kind {kind.name} references unregistered kind(s): {', '.join(unknown)}")
+        self._creation = self._order()
 
     def __getitem__(self, name: str) -> Kind:
         return self._kinds[name]
@@ -39,6 +46,29 @@ class Registry:
 
     def names(self) -> list[str]:
         return list(self._kinds)
+
+    def creation_order(self) -> tuple[str, ...]:
+        """Kind names, every kind after the kinds it references (ties in registration order)."""
+        return self._creation
+
+    def deletion_order(self) -> tuple[str, ...]:
+        """Kind names, dependents first: what references a resource is deleted before it."""
+        return tuple(reversed(self._creation))
+
+    def _order(self) -> tuple[str, ...]:
+        position = {name: i for i, name in enumerate(self._kinds)}
+        waiting = {name: set(kind.depends_on_kinds) for name, kind in self._kinds.items()}
+        order: list[str] = []
+        while waiting:
+            ready = [name for name, deps in waiting.items() if not deps]
+            if not ready:
+                raise ValueError(f"kinds reference each other in a cycle: {', '.join(sorted(waiting))}")
+            first = min(ready, key=position.__getitem__)
+            order.append(first)
+            del waiting[first]
+            for deps in waiting.values():
+                deps.discard(first)
+        return tuple(order)
 
 
 REGISTRY = Registry(

@@ -13,10 +13,9 @@ from typing import Any
 
 from imagesync.arns import resource_arn
 
-# Spec fields that only imagesync reads; never sent to Image Builder.
-IMAGESYNC_FIELDS = frozenset(
-    {"version", "bump", "retainVersions", "document", "documentFile", "dockerfileTemplateFile", "sensitive"}
-)
+# Spec fields that only imagesync reads; never sent to Image Builder. (A kind's document fields
+# are taken out by `create_request` itself.)
+IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive"})
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,78 @@ Resolver = Callable[[str, str, str], str]
 # named_dependencies(spec) -> (kind, name) of resources the spec names by plain name, not `{ref:}`
 NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
 
+# A kind's own live reader (see `Kind.reader`): reader(api, list items, related, specs) -> what
+# exists. `related` holds the names of live and desired resources of the kinds it references;
+# `specs` the desired specs of its own kind, by name.
+Api = Callable[[str, dict[str, Any]], dict[str, Any]]
+Reader = Callable[[Api, list[dict[str, Any]], frozenset[str], Mapping[str, Mapping[str, Any]]], list["Instance"]]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A kind whose Create call carries a text document: AWSTOE YAML or a Dockerfile template.
+
+    The manifest gives it inline (`inline_field`), as a file beside the manifest (`file_field`), or
+    as an S3 URI the service reads (`uri_member`); the loader reads and checks it once, in the
+    `language` it is written in, and the Create call sends its text under `member`.
+    """
+
+    member: str  # the Create member holding the text: "data", "dockerfileTemplateData"
+    uri_member: str  # the Create member for an S3 document: "uri", "dockerfileTemplateUri"
+    file_field: str  # the manifest field naming a file: "documentFile", "dockerfileTemplateFile"
+    inline_field: str  # the manifest field holding it inline: "document" (YAML), or `member` (text)
+    language: str  # "component" or "workflow" (AWSTOE YAML, parsed and checked) or "dockerfile" (text)
+
+    @property
+    def parsed(self) -> bool:
+        """Is the document YAML that the loader parses (and the planner compares parsed)?"""
+        return self.language != "dockerfile"
+
+
+@dataclass(frozen=True)
+class BuildVersions:
+    """Versions carry build numbers (`1.2.3/1`): tags and documents live on builds, which are read
+    with a Get and deleted one build at a time, each checked for ownership first."""
+
+    list_op: str  # lists the builds of one version, e.g. "ListComponentBuildVersions"
+    version_member: str  # that call's version ARN member, e.g. "componentVersionArn"
+    list_key: str  # the key of its response holding the builds, e.g. "componentSummaryList"
+
+
+@dataclass(frozen=True)
+class Awaited:
+    """A kind whose creation starts work that ends later (an image build): after the Create call,
+    the executor reads the resource until its state is `ready` (done) or `failed` (with a reason)."""
+
+    state_path: tuple[str, ...]  # where the Get response holds the status, e.g. ("state", "status")
+    ready: frozenset[str]
+    failed: frozenset[str]
+    reason_path: tuple[str, ...] = ()  # where it says why it failed
+    # outputs(resource as the Get returns it) -> what the resource made, for plans and outcomes
+    outputs: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One live instance a kind's own reader found: what `live` records for it."""
+
+    name: str  # the manifest name it stands for (from its address tag)
+    arn: str
+    tags: Mapping[str, str]
+    outputs: Mapping[str, Any] | None = None
+    created: str = ""  # for ordering instances of one name, oldest first
+
+
+# The lifecycles a kind's resources can have.
+VERSIONED = "versioned"  # immutable; every change publishes a new semantic version
+MUTABLE = "mutable"  # updated in place with the kind's Update call
+REBUILT = "rebuilt"  # immutable and unversioned: any change makes a new one (an image build)
+
 
 @dataclass(frozen=True)
 class Kind:
-    """One Image Builder resource kind as imagesync manages it."""
+    """One Image Builder resource kind as imagesync manages it: everything the loader, the live
+    reader, the planner, the executor and the schema generator need to know about it."""
 
     name: str  # manifest `kind:` and the address prefix, e.g. "ImageRecipe"
     noun: str  # the API noun in operation names, e.g. "ImageRecipe" in CreateImageRecipe
@@ -53,15 +120,36 @@ class Kind:
     get_key: str  # the key of the Get response holding the resource
     list_key: str  # the key of the List response holding its items
     schema: str  # schema file stem
-    versioned: bool
+    lifecycle: str = MUTABLE  # VERSIONED, MUTABLE or REBUILT
     refs: tuple[RefField, ...] = ()
-    built: bool = False  # versions carry build numbers (components, workflows)
-    document_member: str | None = None  # "data" for components and workflows
+    builds: BuildVersions | None = None  # versions carry build numbers (components, workflows)
+    document: Document | None = None
     update_member: str | None = None  # the ARN member of the Update call (mutable kinds)
     update_omits: frozenset[str] = field(default_factory=frozenset)  # Create members Update does not take
     # Resources a spec names by their plain name (the service looks them up at Create, so they
     # must exist first), e.g. the recipes a lifecycle policy selects.
     named_dependencies: NamedDependencies | None = None
+    # Kinds whose resources `named_dependencies` may name: for the order of kinds.
+    named_kinds: tuple[str, ...] = ()
+    list_params: Mapping[str, Any] = field(default_factory=dict)  # e.g. owner=Self beside maxResults
+    listed_whole: bool = False  # list items hold every field (no Get needed), e.g. pipelines
+    version_wildcard: bool = False  # `1.0.x` lets the service pick the patch (recipes)
+    # The ARN type when it depends on the spec, e.g. workflow/build for a BUILD workflow.
+    arn_type_of: Callable[[Mapping[str, Any]], str] | None = None
+    # Values the service fills in when a request leaves them out: equal to the default means absent.
+    server_defaults: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    unordered: tuple[tuple[str, ...], ...] = ()  # lists the service keeps as sets (`*`: every item)
+    named: bool = True  # the Create call takes a `name` (an image takes its recipe's)
+    awaited: Awaited | None = None
+    reader: Reader | None = None  # reads live instances itself (kinds not identified by name)
+
+    @property
+    def versioned(self) -> bool:
+        return self.lifecycle == VERSIONED
+
+    @property
+    def rebuilt(self) -> bool:
+        return self.lifecycle == REBUILT
 
     @property
     def create_op(self) -> str:
@@ -82,10 +170,24 @@ class Kind:
 
     @property
     def update_op(self) -> str | None:
-        return None if self.versioned else f"Update{self.noun}"
+        return f"Update{self.noun}" if self.lifecycle == MUTABLE else None
 
-    def arn_base(self, region: str, account: str, name: str) -> str:
-        return resource_arn(region, account, self.arn_type, name)
+    @property
+    def depends_on_kinds(self) -> frozenset[str]:
+        """The kinds this kind's resources may reference or name (itself excluded)."""
+        return (frozenset(k for ref in self.refs for k in ref.kinds) | set(self.named_kinds)) - {self.name}
+
+    @property
+    def manifest_only_fields(self) -> frozenset[str]:
+        """This kind's spec fields that only imagesync reads (its document's file and inline forms)."""
+        if self.document is None:
+            return frozenset()
+        return frozenset({self.document.file_field, self.document.inline_field} - {self.document.member})
+
+    def arn_base(self, region: str, account: str, name: str, spec: Mapping[str, Any] | None = None) -> str:
+        """The ARN of the resource without its version: what a versioned resource's versions share."""
+        arn_type = self.arn_type_of(spec or {}) if self.arn_type_of is not None else self.arn_type
+        return resource_arn(region, account, arn_type, name)
 
     def create_request(
         self,
@@ -98,18 +200,20 @@ class Kind:
         tags: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """The Create call's parameters (without clientToken) for a desired resource."""
-        body = {k: copy.deepcopy(thaw(v)) for k, v in spec.items() if k not in IMAGESYNC_FIELDS}
+        own = IMAGESYNC_FIELDS | self.manifest_only_fields
+        body = {k: copy.deepcopy(thaw(v)) for k, v in spec.items() if k not in own}
         for ref in self.refs:
             _resolve_refs(body, ref, resolve)
-        body["name"] = name
+        if self.named:
+            body["name"] = name
         if self.versioned:
             if version is None:
                 raise ValueError(f"{self.name} needs a version to build its Create request")
             body["semanticVersion"] = version
-        if self.document_member is not None and document is not None and "uri" not in body:
-            body[self.document_member] = document
-        if self.name == "ContainerRecipe" and document is not None and "dockerfileTemplateUri" not in body:
-            body["dockerfileTemplateData"] = document
+        doc = self.document
+        if doc is not None and document is not None and doc.uri_member not in body:
+            body.pop(doc.inline_field, None)
+            body[doc.member] = document
         for comp in body.get("components") or []:
             for param in comp.get("parameters") or []:
                 param.pop("sensitive", None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagesync.kinds.base import Kind
+from imagesync.kinds.base import VERSIONED, BuildVersions, Document, Kind
 
 KIND = Kind(
     name="Component",
@@ -13,7 +13,8 @@ KIND = Kind(
     get_key="component",
     list_key="componentVersionList",
     schema="component",
-    versioned=True,
-    built=True,
-    document_member="data",
+    lifecycle=VERSIONED,
+    builds=BuildVersions("ListComponentBuildVersions", "componentVersionArn", "componentSummaryList"),
+    document=Document("data", "uri", "documentFile", "document", "component"),
+    list_params={"owner": "Self"},
 )

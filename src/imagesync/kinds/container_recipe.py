@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagesync.kinds.base import Kind, RefField
+from imagesync.kinds.base import VERSIONED, Document, Kind, RefField
 
 KIND = Kind(
     name="ContainerRecipe",
@@ -13,7 +13,16 @@ KIND = Kind(
     get_key="containerRecipe",
     list_key="containerRecipeSummaryList",
     schema="container-recipe",
-    versioned=True,
+    lifecycle=VERSIONED,
+    document=Document(
+        member="dockerfileTemplateData",
+        uri_member="dockerfileTemplateUri",
+        file_field="dockerfileTemplateFile",
+        inline_field="dockerfileTemplateData",  # the template text itself
+        language="dockerfile",
+    ),
+    list_params={"owner": "Self"},
+    version_wildcard=True,
     refs=(
         RefField(("components", "*"), ("Component",), arn_key="componentArn"),
         RefField(("parentImage",), ("ContainerRecipe",), form="image"),

@@ -13,6 +13,6 @@ KIND = Kind(
     get_key="distributionConfiguration",
     list_key="distributionConfigurationSummaryList",
     schema="distribution-configuration",
-    versioned=False,
     update_member="distributionConfigurationArn",
+    unordered=(("distributions", "*", "amiDistributionConfiguration", "targetAccountIds"),),
 )

@@ -13,7 +13,6 @@ KIND = Kind(
     get_key="imagePipeline",
     list_key="imagePipelineList",
     schema="image-pipeline",
-    versioned=False,
     refs=(
         RefField(("imageRecipeArn",), ("ImageRecipe",)),
         RefField(("containerRecipeArn",), ("ContainerRecipe",)),
@@ -22,4 +21,14 @@ KIND = Kind(
         RefField(("workflows", "*", "workflowArn"), ("Workflow",)),
     ),
     update_member="imagePipelineArn",
+    listed_whole=True,  # the list holds the whole pipeline
+    # Documented in the API reference unless marked as a guess.
+    server_defaults=(
+        (("enhancedImageMetadataEnabled",), True),
+        (("status",), "ENABLED"),  # a guess: what the service returns for a pipeline created without one
+        (("schedule", "timezone"), "UTC"),
+        (("schedule", "pipelineExecutionStartCondition"), "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"),
+        (("imageTestsConfiguration", "imageTestsEnabled"), True),
+        (("imageTestsConfiguration", "timeoutMinutes"), 720),  # stored and returned, though ignored
+    ),
 )

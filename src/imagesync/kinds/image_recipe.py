@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagesync.kinds.base import Kind, RefField
+from imagesync.kinds.base import VERSIONED, Kind, RefField
 
 KIND = Kind(
     name="ImageRecipe",
@@ -13,7 +13,9 @@ KIND = Kind(
     get_key="imageRecipe",
     list_key="imageRecipeSummaryList",
     schema="image-recipe",
-    versioned=True,
+    lifecycle=VERSIONED,
+    list_params={"owner": "Self"},
+    version_wildcard=True,
     refs=(
         RefField(("components", "*"), ("Component",), arn_key="componentArn"),
         # A managed parent recipe is layered through its newest image, so base rebuilds flow down

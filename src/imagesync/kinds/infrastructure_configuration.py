@@ -13,6 +13,8 @@ KIND = Kind(
     get_key="infrastructureConfiguration",
     list_key="infrastructureConfigurationSummaryList",
     schema="infrastructure-configuration",
-    versioned=False,
     update_member="infrastructureConfigurationArn",
+    # A guess: the API reference gives no default; a live configuration created without it reads true.
+    server_defaults=((("terminateInstanceOnFailure",), True),),
+    unordered=(("instanceTypes",), ("securityGroupIds",)),
 )

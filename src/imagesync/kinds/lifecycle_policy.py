@@ -34,7 +34,8 @@ KIND = Kind(
     get_key="lifecyclePolicy",
     list_key="lifecyclePolicySummaryList",
     schema="lifecycle-policy",
-    versioned=False,
     update_member="lifecyclePolicyArn",
     named_dependencies=selected_recipes,
+    named_kinds=tuple(sorted(_RECIPE_KIND.values())),
+    server_defaults=((("status",), "ENABLED"),),  # a guess, as for pipelines
 )

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from imagesync.kinds.base import Kind
+from collections.abc import Mapping
+from typing import Any
+
+from imagesync.arns import workflow_arn_type
+from imagesync.kinds.base import VERSIONED, BuildVersions, Document, Kind
+
+
+def arn_type(spec: Mapping[str, Any]) -> str:
+    """A workflow's ARN names its type: `workflow/build/NAME/...`."""
+    return workflow_arn_type(str(spec.get("type", "BUILD")))
+
 
 KIND = Kind(
     name="Workflow",
@@ -13,7 +23,9 @@ KIND = Kind(
     get_key="workflow",
     list_key="workflowVersionList",
     schema="workflow",
-    versioned=True,
-    built=True,
-    document_member="data",
+    lifecycle=VERSIONED,
+    builds=BuildVersions("ListWorkflowBuildVersions", "workflowVersionArn", "workflowSummaryList"),
+    document=Document("data", "uri", "documentFile", "document", "workflow"),
+    list_params={"owner": "Self"},
+    arn_type_of=arn_type,
 )

@@ -330,7 +330,7 @@ class _Loader:
             return None
         spec = value["spec"]
         self._sensitive_paths(doc)
-        document = self._document(project, target, m, doc)
+        document, parsed = self._document(project, target, m, doc)
         return Resource(
             target=target.name,
             kind=m.kind,
@@ -340,6 +340,7 @@ class _Loader:
             annotations=freeze(value["metadata"].get("annotations") or {}),
             references=tuple(self._collect_refs(doc, m.kind)),
             document=document,
+            document_value=freeze(parsed),
         )
 
     def _substitute(self, project: Project, target: Target, doc: Located, value: Any, path: tuple[Any, ...]) -> Any:
@@ -384,47 +385,46 @@ class _Loader:
 
     # --- documents ----------------------------------------------------------------------------
 
-    def _document(self, project: Project, target: Target, m: _Manifest, doc: Located) -> str | None:
+    def _document(self, project: Project, target: Target, m: _Manifest, doc: Located) -> tuple[str | None, Any]:
+        """The kind's document as sent (text) and, for YAML documents, as parsed: read and checked
+        once here, so nothing downstream parses it again."""
+        kind = REGISTRY[m.kind].document
         spec = doc.value["spec"]
-        if m.kind in ("Component", "Workflow"):
-            check = awstoe.check_component_document if m.kind == "Component" else awstoe.check_workflow_document
-            if "document" in spec:
-                located = doc.sub(("spec", "document"))
-                located.value = spec["document"]
-                check(located, self.problems)
-                dumped: str = yaml.safe_dump(
-                    spec["document"], sort_keys=False, default_flow_style=False, allow_unicode=True
-                )
-                awstoe.check_inline_size(dumped, doc.at(("spec", "document")), self.problems)
-                return dumped
-            if "documentFile" in spec:
-                text, display = self._read_relative(project, target, m, doc, ("spec", "documentFile"))
-                if text is None:
-                    return None
-                before = len(self.problems.items)
-                parsed = load_text(text, display, self.problems)
-                if len(parsed) != 1:
-                    if parsed:
-                        self.problems.add(parsed[1].at(), "a document file must hold exactly one YAML document")
-                    elif len(self.problems.items) == before:  # not after a YAML error: that is the cause
-                        self.problems.add(Location(display, 1, 1), "the document file is empty")
-                    return None
-                check(parsed[0], self.problems)
-                awstoe.check_inline_size(text, doc.at(("spec", "documentFile")), self.problems)
-                return text
-            return None
-        if m.kind == "ContainerRecipe":
-            if "dockerfileTemplateData" in spec:
-                awstoe.check_inline_size(
-                    spec["dockerfileTemplateData"], doc.at(("spec", "dockerfileTemplateData")), self.problems
-                )
-                return str(spec["dockerfileTemplateData"])
-            if "dockerfileTemplateFile" in spec:
-                text, _ = self._read_relative(project, target, m, doc, ("spec", "dockerfileTemplateFile"))
-                if text is not None:
-                    awstoe.check_inline_size(text, doc.at(("spec", "dockerfileTemplateFile")), self.problems)
-                return text
-        return None
+        if kind is None:
+            return None, None
+        if kind.inline_field in spec:
+            where = doc.at(("spec", kind.inline_field))
+            if not kind.parsed:
+                awstoe.check_inline_size(spec[kind.inline_field], where, self.problems)
+                return str(spec[kind.inline_field]), None
+            located = doc.sub(("spec", kind.inline_field))
+            located.value = spec[kind.inline_field]
+            _CHECKS[kind.language](located, self.problems)
+            dumped: str = yaml.safe_dump(
+                spec[kind.inline_field], sort_keys=False, default_flow_style=False, allow_unicode=True
+            )
+            awstoe.check_inline_size(dumped, where, self.problems)
+            return dumped, spec[kind.inline_field]
+        if kind.file_field not in spec:
+            return None, None  # the service reads it from `uri_member`
+        text, display = self._read_relative(project, target, m, doc, ("spec", kind.file_field))
+        if text is None:
+            return None, None
+        where = doc.at(("spec", kind.file_field))
+        if not kind.parsed:
+            awstoe.check_inline_size(text, where, self.problems)
+            return text, None
+        before = len(self.problems.items)
+        parsed = load_text(text, display, self.problems)
+        if len(parsed) != 1:
+            if parsed:
+                self.problems.add(parsed[1].at(), "a document file must hold exactly one YAML document")
+            elif len(self.problems.items) == before:  # not after a YAML error: that is the cause
+                self.problems.add(Location(display, 1, 1), "the document file is empty")
+            return None, None
+        _CHECKS[kind.language](parsed[0], self.problems)
+        awstoe.check_inline_size(text, where, self.problems)
+        return text, parsed[0].value
 
     def _read_relative(
         self, project: Project, target: Target, m: _Manifest, doc: Located, path: tuple[str, ...]
@@ -624,6 +624,13 @@ class _Loader:
 # supplies `dockerfileTemplateData`, so `sensitive: [document]` names the document either way and
 # marking the file sensitive masks what it supplies.
 SUPPLIED_BY = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
+
+
+# The checker of each document language a kind may declare.
+_CHECKS: dict[str, Callable[[Located, Problems], None]] = {
+    "component": awstoe.check_component_document,
+    "workflow": awstoe.check_workflow_document,
+}
 
 
 def sensitive_paths(spec: Any) -> list[str]:

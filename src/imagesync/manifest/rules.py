@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeGuard
@@ -33,7 +33,6 @@ _PARTITION = re.compile(r"^aws(?:-[a-z]+)*$")
 _ACCOUNT = re.compile(r"^(?:[0-9]{12}|aws(?:-[a-z-]+)?|third-party)$")
 _AMI = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _PRODUCT_ID = re.compile(r"^(?:prod-[a-z0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
-_VERSIONED = ("Component", "Workflow", "ImageRecipe", "ContainerRecipe")
 # An imagesync placeholder left after substitution was already reported where it could not be
 # resolved; a value holding one is not judged again.
 _UNRESOLVED = re.compile(r"\$\{(?:target|vars|env)\.[A-Za-z0-9_-]+\}")
@@ -58,14 +57,10 @@ def check(resources: Mapping[tuple[str, str, str], Resource], manifests: Iterabl
             continue
         ctx = _Context(resource, doc, resources, problems)
         _name(ctx)
-        if resource.kind in _VERSIONED:
+        if resource.kind_info.versioned:
             _version(ctx)
-        if resource.kind == "ImagePipeline":
-            _pipeline(ctx)
-        elif resource.kind in ("ImageRecipe", "ContainerRecipe"):
-            _recipe(ctx)
-        elif resource.kind == "DistributionConfiguration":
-            _distributions(ctx)
+        for rule in _SERVICE_RULES.get(resource.kind, ()):
+            rule(ctx)
 
 
 @dataclass
@@ -132,7 +127,7 @@ def _version(ctx: _Context) -> None:
     if not isinstance(version, str):
         return
     checked = version
-    if ctx.resource.kind in ("ImageRecipe", "ContainerRecipe") and version.endswith(".x"):
+    if ctx.resource.kind_info.version_wildcard and version.endswith(".x"):
         checked = version[:-1] + "0"  # a recipe's `1.0.x`: the service assigns the next patch
     problem = version_problem(checked, wildcards=False, build=False)
     if problem:
@@ -594,3 +589,13 @@ def _distributions(ctx: _Context) -> None:
             )
             continue
         seen[region] = i
+
+
+# The service's field rules that go beyond the schema, per kind that has any (a kind without an
+# entry has none).
+_SERVICE_RULES: dict[str, tuple[Callable[[_Context], None], ...]] = {
+    "ImagePipeline": (_pipeline,),
+    "ImageRecipe": (_recipe,),
+    "ContainerRecipe": (_recipe,),
+    "DistributionConfiguration": (_distributions,),
+}

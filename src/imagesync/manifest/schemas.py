@@ -16,17 +16,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-# Kind -> schema file stem (without `.json`).
-KIND_FILES: dict[str, str] = {
-    "Component": "component",
-    "ImageRecipe": "image-recipe",
-    "ContainerRecipe": "container-recipe",
-    "Workflow": "workflow",
-    "InfrastructureConfiguration": "infrastructure-configuration",
-    "DistributionConfiguration": "distribution-configuration",
-    "ImagePipeline": "image-pipeline",
-    "LifecyclePolicy": "lifecycle-policy",
-}
+from imagesync.kinds import REGISTRY
+
+# Kind -> schema file stem (without `.json`), as each kind declares it.
+KIND_FILES: dict[str, str] = {kind.name: kind.schema for kind in REGISTRY}
 
 # The schema of the project file `imagesync.yaml`.
 PROJECT_FILE = "imagesync"
