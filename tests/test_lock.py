@@ -19,6 +19,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from imagesync import lock as lock_module
 from imagesync.errors import UserError
 from imagesync.lock import (
     DynamoDBLock,
@@ -32,31 +33,61 @@ from imagesync.lock import (
     parse_lock_id,
     unlock,
 )
-from support import stop_heartbeats
+from support import stop_heartbeats, wait_until
 
 LOCK_ID = lock_id("shop", "111111111111", "us-east-1")
 LOCK_FILE = "shop--111111111111--us-east-1.lock"
 TABLE = "imagesync-locks"
 
-# Runs in a separate process: takes the lock, says so, then holds it for argv[4] seconds and exits
-# without releasing (process exit is what drops an flock).
+# Runs in a separate process: takes the lock, says so, then holds it until its stdin closes and
+# exits without releasing (process exit is what drops an flock).
 HOLDER = """
-import sys, time
+import sys
 from pathlib import Path
 from imagesync.lock import FileLock
 FileLock(Path(sys.argv[1]), sys.argv[2]).acquire(sys.argv[3])
 print("held", flush=True)
-time.sleep(float(sys.argv[4]))
+sys.stdin.read()
 """
+
+
+class FakeTime:
+    """Stands in for the `time` module inside imagesync.lock: monotonic time moves only by the
+    sleeps the lock asks for, which are recorded, and `on_sleep` runs at each one (to release a
+    holder exactly while the acquirer waits). The wall clock stays real: lock records carry it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[], None] = lambda: None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        self.on_sleep()
+
+
+@pytest.fixture
+def lock_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr(lock_module, "time", fake)
+    return fake
 
 
 @pytest.fixture
 def spawn_holder(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
-    def spawn(operation: str = "apply", hold: float = 30.0) -> subprocess.Popen[str]:
+    def spawn(operation: str = "apply") -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(tmp_path / "locks"), LOCK_ID, operation, str(hold)],
+            [sys.executable, "-c", HOLDER, str(tmp_path / "locks"), LOCK_ID, operation],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -72,7 +103,7 @@ def spawn_holder(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=5)
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream:
                 stream.close()
 
@@ -109,12 +140,11 @@ def test_file_lock_acquire_and_release(tmp_path: Path) -> None:
     lock.release()  # releasing twice is harmless
 
 
-def test_second_process_fails_fast_naming_the_holder(tmp_path: Path, spawn_holder: Any) -> None:
+def test_second_process_fails_fast_naming_the_holder(tmp_path: Path, spawn_holder: Any, lock_time: FakeTime) -> None:
     holder = spawn_holder("apply")
-    started = time.monotonic()
     with pytest.raises(LockHeld) as caught:
         FileLock(tmp_path / "locks", LOCK_ID).acquire("apply")
-    assert time.monotonic() - started < 1.0
+    assert lock_time.sleeps == []  # one attempt, no waiting
     message = str(caught.value)
     assert f"pid {holder.pid}" in message and "'apply'" in message
     assert f"imagesync unlock {LOCK_ID}" in message
@@ -122,21 +152,30 @@ def test_second_process_fails_fast_naming_the_holder(tmp_path: Path, spawn_holde
     assert caught.value.exit_code == 1
 
 
-def test_timeout_waits_for_the_holder_to_exit(tmp_path: Path, spawn_holder: Any) -> None:
-    spawn_holder("apply", hold=0.5)
-    started = time.monotonic()
-    with FileLock(tmp_path / "locks", LOCK_ID).held("apply", timeout=10, poll=0.05) as info:
-        assert info.pid != 0
-    assert 0.2 < time.monotonic() - started < 5
-
-
-def test_timeout_runs_out(tmp_path: Path, spawn_holder: Any) -> None:
+def test_timeout_waits_for_the_holder_to_exit(tmp_path: Path, spawn_holder: Any, lock_time: FakeTime) -> None:
     holder = spawn_holder("apply")
-    started = time.monotonic()
+
+    def holder_exits() -> None:  # while the acquirer waits after its first refusal
+        if holder.poll() is None:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+
+    lock_time.on_sleep = holder_exits
+    with FileLock(tmp_path / "locks", LOCK_ID).held("apply", timeout=10, poll=0.05) as info:
+        assert info.pid == os.getpid()
+    assert lock_time.sleeps == [0.05]  # refused once while the holder ran, taken once it had exited
+    assert holder.returncode == 0
+
+
+def test_timeout_runs_out(tmp_path: Path, spawn_holder: Any, lock_time: FakeTime) -> None:
+    holder = spawn_holder("apply")
     with pytest.raises(LockHeld, match=f"pid {holder.pid}") as caught:
         FileLock(tmp_path / "locks", LOCK_ID).acquire("apply", timeout=0.3, poll=0.05)
-    assert time.monotonic() - started >= 0.3
+    # It polled every `poll` seconds for the whole timeout, then gave up naming the holder.
+    assert len(lock_time.sleeps) >= 6 and max(lock_time.sleeps) <= 0.05
+    assert sum(lock_time.sleeps) == pytest.approx(0.3)
     assert "waiting 0.3s" in str(caught.value)
+    assert holder.poll() is None
 
 
 def test_sigkilled_holder_leaves_no_stuck_lock(tmp_path: Path, spawn_holder: Any) -> None:
@@ -240,24 +279,21 @@ def test_dynamodb_second_acquire_fails_fast(dynamodb: Any) -> None:
     assert "2024-05-01T10:00:00Z" in message and f"imagesync unlock {LOCK_ID}" in message
 
 
-def test_dynamodb_timeout_polls_then_fails(dynamodb: Any) -> None:
+def test_dynamodb_timeout_polls_then_fails(dynamodb: Any, lock_time: FakeTime) -> None:
     _foreign_holder(dynamodb)
-    started = time.monotonic()
-    with pytest.raises(LockHeld, match="pid 4242"):
+    with pytest.raises(LockHeld, match="pid 4242") as caught:
         DynamoDBLock(dynamodb, TABLE, LOCK_ID).acquire("apply", timeout=0.3, poll=0.05)
-    assert time.monotonic() - started >= 0.3
+    assert len(lock_time.sleeps) >= 6 and max(lock_time.sleeps) <= 0.05
+    assert sum(lock_time.sleeps) == pytest.approx(0.3)
+    assert "waiting 0.3s" in str(caught.value)
+    assert _item(dynamodb)["who"]["S"] == "bob@ci-runner"  # type: ignore[index]
 
 
-def test_dynamodb_timeout_succeeds_once_released(dynamodb: Any) -> None:
+def test_dynamodb_timeout_succeeds_once_released(dynamodb: Any, lock_time: FakeTime) -> None:
     _foreign_holder(dynamodb)
-    releaser = threading.Timer(
-        0.3, lambda: dynamodb.delete_item(TableName=TABLE, Key={"LockID": {"S": LOCK_ID}})
-    )
-    releaser.start()
-    try:
-        info = DynamoDBLock(dynamodb, TABLE, LOCK_ID).acquire("apply", timeout=5, poll=0.05)
-    finally:
-        releaser.join()
+    lock_time.on_sleep = lambda: dynamodb.delete_item(TableName=TABLE, Key={"LockID": {"S": LOCK_ID}})
+    info = DynamoDBLock(dynamodb, TABLE, LOCK_ID).acquire("apply", timeout=5, poll=0.05)
+    assert lock_time.sleeps == [0.05]  # refused once, taken on the attempt after the release
     assert _item(dynamodb)["who"]["S"] == info.who  # type: ignore[index]
 
 
@@ -443,15 +479,6 @@ def s3() -> Iterator[Remote]:
         yield backend
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_remote_acquire_records_the_holder_and_release_removes_it(remote: Remote) -> None:
     with remote.lock(**FAST).held("apply") as info:
         record = remote.record()
@@ -475,29 +502,30 @@ def test_remote_second_acquire_fails_fast_naming_a_live_holder(remote: Remote) -
         first.release()
 
 
-def test_remote_timeout_waits_for_the_holder(remote: Remote) -> None:
+def test_remote_timeout_waits_for_the_holder(remote: Remote, lock_time: FakeTime) -> None:
     first = remote.lock(**FAST)
-    first.acquire("apply")
-    releaser = threading.Timer(0.3, first.release)
-    releaser.start()
-    try:
-        with remote.lock(**FAST).held("apply", timeout=10, poll=0.05) as info:
-            assert remote.record()["created"] == info.created  # type: ignore[index]
-    finally:
-        releaser.join()
+    # Another operation: a record that matches ours in every field (same process, same second) is
+    # taken for our own put whose response was lost, and adopted without waiting.
+    first.acquire("plan")
+    lock_time.on_sleep = first.release
+    with remote.lock(**FAST).held("apply", timeout=10, poll=0.05) as info:
+        assert remote.record()["created"] == info.created  # type: ignore[index]
+    assert lock_time.sleeps == [0.05]  # refused once while `first` held it, taken after its release
     assert remote.record() is None
 
 
 def test_remote_heartbeat_is_refreshed_while_held_and_stops_on_release(remote: Remote) -> None:
     lock = remote.lock(**FAST)
+    beating = f"imagesync-lock-heartbeat {LOCK_ID}"
     with lock.held("apply"):
         first = remote.record()["heartbeat"]  # type: ignore[index]
-        assert _wait_until(lambda: remote.record()["heartbeat"] != first)  # type: ignore[index]
+        wait_until(lambda: remote.record()["heartbeat"] != first, "the heartbeat is refreshed")  # type: ignore[index]
         seen = {remote.record()["heartbeat"]}  # type: ignore[index]
-        assert _wait_until(lambda: remote.record()["heartbeat"] not in seen)  # type: ignore[index]
+        wait_until(lambda: remote.record()["heartbeat"] not in seen, "the heartbeat is refreshed again")  # type: ignore[index]
+        assert [t for t in threading.enumerate() if t.name == beating]
     assert remote.record() is None
-    time.sleep(FAST["heartbeat_interval"] * 4)  # a stopped heartbeat must not bring the record back
-    assert remote.record() is None
+    # Release joined the heartbeat thread: no beat can come later and bring the record back.
+    assert [t for t in threading.enumerate() if t.name == beating] == []
     assert lock._heartbeat is None
 
 
@@ -550,7 +578,7 @@ def test_remote_release_after_a_broken_lock_leaves_the_new_holder(remote: Remote
     mine = remote.lock(**FAST)
     mine.acquire("apply")
     remote.plant(heartbeat_age=0.0)  # broken behind our back, and another runner took it
-    assert _wait_until(lambda: mine._heartbeat is not None and mine._heartbeat.lost)
+    wait_until(lambda: mine._heartbeat is not None and mine._heartbeat.lost, "the heartbeat finds the lock lost")
     mine.release()
     record = remote.record()
     assert record is not None and record["who"] == "bob@ci-runner"
