@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,9 +26,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from file_opens import FileOpens
 from imagesync.cli import main as cli_main
-from imagesync.lock import DynamoDBLock, FileLock, S3Lock, default_lock_dir
-from support import stop_heartbeats, stop_process
+from imagesync.lock import DynamoDBLock, FileLock, LockInfo, S3Lock, default_lock_dir
+from support import stop_heartbeats, stop_process, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "manifests"
 PROD_LOCK = "golden-images/111111111111/us-east-1"
@@ -65,6 +67,14 @@ class Server:
     def writes(self) -> dict[str, int]:
         return {op: n for op, n in self.stats()["operations"].items() if op.startswith(WRITE_PREFIXES)}
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): the kernel still accepts connections, but no call is
+        answered, so an apply that has taken its lock keeps it for as long as the test needs."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
 
 @pytest.fixture
 def procs() -> Iterator[list[subprocess.Popen[str]]]:
@@ -75,11 +85,15 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 @pytest.fixture
-def slow_server(procs: list[subprocess.Popen[str]]) -> Server:
-    """A sandbox slow enough (200 ms a call) that an apply holds its lock for seconds."""
-    server = Server("--latency-ms", "200")
+def paused_server(procs: list[subprocess.Popen[str]]) -> Iterator[Server]:
+    """A sandbox that answers nothing until the test calls `resume()`."""
+    server = Server()
     procs.append(server.proc)
-    return server
+    server.pause()
+    try:
+        yield server
+    finally:
+        server.resume()  # a stopped process would not act on the SIGTERM that stops it
 
 
 def clone(dest: Path) -> Path:
@@ -103,16 +117,30 @@ def apply_args(root: Path, url: str, *extra: str) -> tuple[str, ...]:
             *extra)
 
 
+def lock_file() -> Path:
+    return FileLock(default_lock_dir(), PROD_LOCK).path
+
+
+def holder_pid() -> int | None:
+    """The pid the prod-use1 lock file names, None while it names nobody."""
+    try:
+        text = lock_file().read_text().strip()
+        return LockInfo.from_json(text).pid if text else None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def start_writer(root: Path, server: Server, procs: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
-    """An apply that has provably taken the lock: it has started calling the sandbox (the lock is
-    taken before live state is read)."""
+    """An apply that has provably taken the lock (the lock file names it) against a paused server,
+    so it holds the lock, stuck at its first call, until the server resumes."""
     writer = imagesync(*apply_args(root, server.url), cwd=root.parent)
     procs.append(writer)
-    deadline = time.monotonic() + 60
-    while server.stats()["total"] == 0:
+
+    def holds_the_lock() -> bool:
         assert writer.poll() is None, writer.communicate()
-        assert time.monotonic() < deadline, "the first apply never reached the sandbox"
-        time.sleep(0.05)
+        return holder_pid() == writer.pid
+
+    wait_until(holds_the_lock, "the first apply holds the lock")
     return writer
 
 
@@ -125,54 +153,61 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str,
 
 
 def test_two_clones_applying_at_once_meet_one_lock(
-    tmp_path: Path, slow_server: Server, procs: list[subprocess.Popen[str]]
+    tmp_path: Path, paused_server: Server, procs: list[subprocess.Popen[str]]
 ) -> None:
     first, second = clone(tmp_path / "alice" / "manifests"), clone(tmp_path / "bob" / "checkout")
-    writer = start_writer(first, slow_server, procs)
+    writer = start_writer(first, paused_server, procs)
 
-    rc, out, err = finish(imagesync(*apply_args(second, slow_server.url), cwd=second.parent))
+    rc, out, err = finish(imagesync(*apply_args(second, paused_server.url), cwd=second.parent))
     assert writer.poll() is None, "the second apply ended only because the first one had finished"
     assert rc == 1, (out, err)
     assert f"lock '{PROD_LOCK}' is held by" in err and f"pid {writer.pid}" in err and "'apply'" in err, err
     assert "--lock-timeout" in err and "Traceback" not in err
 
+    paused_server.resume()
     rc, out, err = finish(writer)
     assert rc == 0 and "Apply complete: 17 created." in out, (out, err)
-    assert sum(slow_server.writes().values()) == 17  # exactly one apply wrote, once
+    assert sum(paused_server.writes().values()) == 17  # exactly one apply wrote, once
     assert (default_lock_dir() / "golden-images--111111111111--us-east-1.lock").exists()
     assert not (first / ".imagesync").exists() and not (second / ".imagesync").exists()
 
 
 def test_the_second_clone_waits_with_lock_timeout(
-    tmp_path: Path, slow_server: Server, procs: list[subprocess.Popen[str]]
+    tmp_path: Path, paused_server: Server, procs: list[subprocess.Popen[str]]
 ) -> None:
     first, second = clone(tmp_path / "a"), clone(tmp_path / "b")
-    writer = start_writer(first, slow_server, procs)
-    waiter = imagesync(*apply_args(second, slow_server.url, "--lock-timeout", "120"), cwd=tmp_path)
-    procs.append(waiter)
+    writer = start_writer(first, paused_server, procs)
+    with FileOpens(lock_file()) as opens:
+        waiter = imagesync(*apply_args(second, paused_server.url, "--lock-timeout", "120"), cwd=tmp_path)
+        procs.append(waiter)
+        # Each attempt opens the lock file: a second open means the first one was refused.
+        opens.wait_for(2, "the second apply has tried the held lock twice")
+    assert waiter.poll() is None and writer.poll() is None
 
+    paused_server.resume()
     rc, out, err = finish(writer)
     assert rc == 0 and "Apply complete: 17 created." in out, (out, err)
     rc, out, err = finish(waiter)
     assert rc == 0, (out, err)
     assert "No changes" in out, out  # it planned only after the first apply had finished
-    assert sum(slow_server.writes().values()) == 17
+    assert sum(paused_server.writes().values()) == 17
 
 
 def test_deleting_the_checkouts_state_does_not_let_a_second_writer_in(
-    tmp_path: Path, slow_server: Server, procs: list[subprocess.Popen[str]]
+    tmp_path: Path, paused_server: Server, procs: list[subprocess.Popen[str]]
 ) -> None:
     root = clone(tmp_path / "manifests")
     (root / ".imagesync" / "locks").mkdir(parents=True)  # whatever an older imagesync left there
-    writer = start_writer(root, slow_server, procs)
+    writer = start_writer(root, paused_server, procs)
     shutil.rmtree(root / ".imagesync")  # `git clean -fdx` mid-apply
 
-    rc, out, err = finish(imagesync(*apply_args(root, slow_server.url), cwd=root))
+    rc, out, err = finish(imagesync(*apply_args(root, paused_server.url), cwd=root))
     assert writer.poll() is None, "the second apply ended only because the first one had finished"
     assert rc == 1 and f"pid {writer.pid}" in err, (out, err)
+    paused_server.resume()
     rc, out, err = finish(writer)
     assert rc == 0, (out, err)
-    assert sum(slow_server.writes().values()) == 17
+    assert sum(paused_server.writes().values()) == 17
 
 
 # -- imagesync unlock --------------------------------------------------------------------------
