@@ -35,6 +35,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from file_opens import FileOpens
 from imagesync import api, cli
 from imagesync.aws import ApiUnavailable, Backoff, CallCounter, ConnectOptions, Connector, call
 from imagesync.lock import FileLock, LockHeld, default_lock_dir
@@ -803,15 +804,15 @@ def test_apply_with_lock_timeout_waits_for_the_holder(tmp_path: Path, procs: lis
         holder = start_holder(root)
         procs.append(holder)
         waiter.wait_ready()
-        waiter.go()
-        time.sleep(1.0)
+        with FileOpens(FileLock(default_lock_dir(), LOCK_ID).path) as opens:
+            waiter.go()
+            # Each attempt opens the lock file: a second open means the first one was refused.
+            opens.wait_for(2, "the waiting apply has tried the held lock twice")
         assert waiter.poll() is None, (waiter.output, waiter.err.text)
         assert sb.stats()["total"] == 0  # still waiting for the lock: nothing read or written
         holder.sigkill()
-        killed_at = time.monotonic()
         rc = waiter.wait(60)
         assert rc == 0, (waiter.output, waiter.err.text)
-        assert waiter.t_go is not None and killed_at - waiter.t_go >= 1.0
         assert "Apply complete" in waiter.output
         assert write_ops(sb.stats()) == creates_per_kind(desired, "prod-use1")
 
