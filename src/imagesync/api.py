@@ -16,7 +16,7 @@ from imagesync import __version__
 from imagesync.aws import CallCounter, Connector
 from imagesync.changes import FORMAT_VERSION, Plan, qualified
 from imagesync.errors import UserError
-from imagesync.execute import Outcome, Progress, apply_plan
+from imagesync.execute import DEFAULT_POLL_INTERVAL, Outcome, Progress, apply_plan
 from imagesync.lock import lock_id, make_lock
 from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError, Problem
@@ -211,6 +211,7 @@ def apply(
     confirm: Callable[[Plan], bool] | None = None,
     lock_timeout: float = 0.0,
     parallelism: int = 4,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
     on_progress: Progress | None = None,
     counter: CallCounter | None = None,
     cancel: threading.Event | None = None,
@@ -236,5 +237,12 @@ def apply(
         if confirm is not None and not confirm(fresh):
             return fresh, []
         return fresh, apply_plan(
-            fresh, connector, desired, parallelism=parallelism, on_progress=on_progress, counter=counter, cancel=cancel
+            fresh,
+            connector,
+            desired,
+            parallelism=parallelism,
+            on_progress=on_progress,
+            counter=counter,
+            cancel=cancel,
+            poll_interval=poll_interval,
         )

@@ -110,6 +110,10 @@ class ResourceChange:
     reason: str = ""
     calls: tuple[ApiCall, ...] = ()
     sensitive_paths: tuple[str, ...] = ()
+    # Kinds that make something (an image build's AMIs): what the live one made, or None while
+    # only the apply will know. `makes_outputs` says whether the kind has outputs at all.
+    outputs: Mapping[str, Any] | None = None
+    makes_outputs: bool = False
 
     @property
     def address(self) -> str:
@@ -148,6 +152,7 @@ class ResourceChange:
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"outputs": _plain(self.outputs)} if self.makes_outputs else {}
         return {
             "address": self.qualified_address,
             "target": self.target,
@@ -165,6 +170,7 @@ class ResourceChange:
             "depends_on": [qualified(self.target, d) for d in self.depends_on],
             "reason": self.reason,
             "calls_digest": self.calls_digest(),
+            **extra,
         }
 
 

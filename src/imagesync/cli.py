@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="independent changes made at once (default: 4)",
     )
     apply.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often a build the apply started (an Image) is read until it ends (default: 30)",
+    )
+    apply.add_argument(
         "--lock-timeout",
         type=_non_negative,
         default=0.0,
@@ -393,8 +400,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     def progress(outcome: Any) -> None:
         if args.format != "text" or outcome.status == "not-started":  # listed together at the end
             return
-        mark = {"failed": "x", "skipped": "-"}.get(outcome.status, "+")
+        mark = {"failed": "x", "skipped": "-", "waiting": "~"}.get(outcome.status, "+")
         detail = f" {outcome.detail}" if outcome.detail else ""
+        for region, made in sorted((outcome.outputs or {}).items()):
+            detail += f"; {region}: {', '.join(map(str, made))}"
         line = (
             f"  [{mark}] {outcome.target}: {outcome.address} {outcome.status}{detail} "
             f"({outcome.elapsed:.1f}s, {time.monotonic() - started:.1f}s total)"
@@ -410,6 +419,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             confirm=confirm,
             lock_timeout=args.lock_timeout,
             parallelism=args.parallelism,
+            poll_interval=args.poll_interval,
             on_progress=progress,
             cancel=signals.cancel,
         )
@@ -436,6 +446,12 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             counts[o.status] = counts.get(o.status, 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         print(f"\nApply {'failed' if failed else 'complete'}: {summary}.")
+        made = [o for o in outcomes if o.outputs]
+        if made:
+            print("\nOutputs:")
+        for o in made:
+            for region, items in sorted((o.outputs or {}).items()):
+                print(f"  {o.target}: {o.address}: {region}: {', '.join(map(str, items))}")
         for o in failed:
             print(f"error: {o.target}: {o.address}: {o.detail}", file=sys.stderr)
     if interrupted:
@@ -494,6 +510,16 @@ def _write_file(path: str, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise _Usage(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a number of seconds from 0 to 3600, got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -38,6 +38,7 @@ from imagesync.changes import (
     TargetPlan,
 )
 from imagesync.kinds import REGISTRY, Kind
+from imagesync.kinds.base import Awaited
 from imagesync.live import owns
 from imagesync.logs import get_logger
 from imagesync.model import DesiredState
@@ -46,6 +47,8 @@ log = get_logger(__name__)
 
 CREATED, PUBLISHED, UPDATED, DELETED = "created", "published", "updated", "deleted"
 FAILED, SKIPPED, KEPT, NOT_STARTED = "failed", "skipped", "kept", "not-started"
+WAITING = "waiting"  # progress only: a created resource whose work (a build) is under way
+DEFAULT_POLL_INTERVAL = 30.0  # seconds between reads of a build in progress
 _DONE_STATUS = {CREATE: CREATED, PUBLISH: PUBLISHED, UPDATE: UPDATED, DELETE: DELETED, DELETE_VERSIONS: DELETED}
 
 
@@ -60,13 +63,14 @@ class Outcome:
     detail: str = ""
     error_code: str | None = None
     elapsed: float = 0.0
+    outputs: dict[str, Any] | None = None  # what the resource made (an image's AMIs), once known
 
     @property
     def ok(self) -> bool:
         return self.status not in (FAILED, SKIPPED, NOT_STARTED)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "target": self.target,
             "address": self.address,
             "action": self.action,
@@ -75,6 +79,9 @@ class Outcome:
             "error_code": self.error_code,
             "elapsed": round(self.elapsed, 3),
         }
+        if self.outputs is not None:
+            out["outputs"] = self.outputs
+        return out
 
 
 Progress = Callable[[Outcome], None]
@@ -96,11 +103,16 @@ def apply_plan(
     counter: CallCounter | None = None,
     backoff: Backoff | None = None,
     cancel: threading.Event | None = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    sleep: Callable[[float], None] | None = None,
 ) -> list[Outcome]:
     """Execute every pending change of every target; return one outcome per change.
 
     Once `cancel` is set, the changes in flight finish and every change not yet begun (in this
-    target and the ones after it) is reported `not-started` without a call being made.
+    target and the ones after it) is reported `not-started` without a call being made. A
+    resource whose creation starts work that ends later (an image build) is read every
+    `poll_interval` seconds until it is ready or failed; each state it passes through is
+    reported to `on_progress` as a `waiting` outcome.
     """
     outcomes: list[Outcome] = []
     for target_plan in plan.targets:
@@ -115,6 +127,8 @@ def apply_plan(
             counter=counter,
             backoff=backoff,
             cancel=cancel,
+            poll_interval=poll_interval,
+            sleep=sleep,
         )
         outcomes.extend(runner.run())
     return outcomes
@@ -133,6 +147,8 @@ class _TargetRunner:
         counter: CallCounter | None,
         backoff: Backoff | None,
         cancel: threading.Event | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.plan_id = plan_id
         self.plan = plan
@@ -143,6 +159,8 @@ class _TargetRunner:
         self.counter = counter
         self.backoff = backoff
         self.cancel = cancel
+        self.poll_interval = max(0.0, poll_interval)
+        self.sleep = sleep
         self.outcomes: dict[int, Outcome] = {}
         self._lock = threading.Lock()
 
@@ -237,17 +255,21 @@ class _TargetRunner:
             return
         started = time.monotonic()
         kept = 0
+        kind = REGISTRY[change.kind]
+        awaited: Awaited | None = None
+        made: dict[str, Any] = {}
         try:
             for n, api_call in enumerate(change.calls):
                 params = dict(api_call.params)
                 if api_call.idempotent_token:
                     params["clientToken"] = client_token(self.plan_id, self.plan.target, change, n, api_call)
-                kind = REGISTRY[change.kind]
                 if kind.builds is not None and api_call.operation == kind.delete_op and not _names_build(kind, params):
                     kept += self._delete_builds(kind, params, change.address)
                     continue
                 try:
-                    self._call(api_call.operation, params)
+                    response = self._call(api_call.operation, params)
+                    if api_call.operation == kind.create_op and kind.awaited is not None:
+                        awaited, made = kind.awaited, response
                 except ApiError as err:
                     if err.code == "ResourceNotFoundException" and change.action in DELETIONS:
                         continue  # already gone: the goal is met
@@ -272,6 +294,29 @@ class _TargetRunner:
         detail = change.version.next if change.version else ""
         if kept:
             detail = f"{kept} version(s) kept: still in use or not owned by imagesync"
+        outputs = None
+        if awaited is not None:
+            arn = str(made.get(kind.create_arn_member, ""))
+            try:
+                finished = self._await(change, kind, awaited, arn, started)
+            except (ApiError, ApiUnavailable) as err:
+                detail = f"{arn}: reading its state failed: {change.scrub(str(err))}"
+                finished = _Finished(FAILED, detail, None, code=getattr(err, "code", None))
+            if finished.status == FAILED:
+                self._record(
+                    index,
+                    Outcome(
+                        self.plan.target,
+                        change.address,
+                        change.action,
+                        FAILED,
+                        finished.detail,
+                        finished.code,
+                        time.monotonic() - started,
+                    ),
+                )
+                return
+            detail, outputs = finished.detail, finished.outputs
         self._record(
             index,
             Outcome(
@@ -281,8 +326,39 @@ class _TargetRunner:
                 _DONE_STATUS.get(change.action, UPDATED),
                 detail,
                 elapsed=time.monotonic() - started,
+                outputs=outputs,
             ),
         )
+
+    def _await(self, change: ResourceChange, kind: Kind, awaited: Awaited, arn: str, started: float) -> _Finished:
+        """Read a newly created resource until its work ends; report each state it reaches.
+
+        On cancellation the wait stops (the work goes on in the service): the change is done as
+        far as imagesync is concerned, and the next plan reads how it ended.
+        """
+        sleep = self.sleep or (self.cancel.wait if self.cancel is not None else time.sleep)
+        seen = ""
+        while True:
+            resource = self._call(kind.get_op, {kind.arn_member: arn}).get(kind.get_key) or {}
+            state = str(_at(resource, awaited.state_path) or "")
+            if state in awaited.ready:
+                outputs = awaited.outputs(resource) if awaited.outputs is not None else None
+                return _Finished(CREATED, f"{arn} {state}", outputs)
+            if state in awaited.failed:
+                reason = str(_at(resource, awaited.reason_path) or "no reason given")
+                return _Finished(FAILED, f"{arn} ended {state}: {change.scrub(reason)}", None, code=state)
+            if state != seen:
+                seen = state
+                outcome = Outcome(
+                    self.plan.target, change.address, change.action, WAITING, f"{arn} {state}",
+                    elapsed=time.monotonic() - started,
+                )
+                log.info("waiting", target=self.plan.target, address=change.address, state=state)
+                if self.on_progress is not None:
+                    self.on_progress(outcome)
+            if self.cancel is not None and self.cancel.is_set():
+                return _Finished(CREATED, f"{arn} still {state}: no longer waiting (interrupted)", None)
+            sleep(self.poll_interval)
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return call(self.client, operation, params, counter=self.counter, backoff=self.backoff)
@@ -314,6 +390,22 @@ class _TargetRunner:
                     continue
                 raise
         return kept
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """How the wait for a created resource ended."""
+
+    status: str
+    detail: str
+    outputs: dict[str, Any] | None
+    code: str | None = None
+
+
+def _at(node: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def _names_build(kind: Kind, params: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ bounded by `concurrency`. Called by the planner; returns plain data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +19,21 @@ from imagesync import arns, botomodel, versioning
 from imagesync.arns import arn_name
 from imagesync.aws import Backoff, CallCounter, call, list_all
 from imagesync.kinds import REGISTRY, Kind
+from imagesync.kinds.ownership import ADDRESS_TAG, HASH_TAG, PROJECT_TAG, PRUNE_TAG, VERSION_TAG, owns
 
-PROJECT_TAG = "imagesync:project"
-ADDRESS_TAG = "imagesync:address"
-HASH_TAG = "imagesync:content-hash"
-PRUNE_TAG = "imagesync:prune"
-VERSION_TAG = "imagesync:version"  # on each published version: a copy's tags name the wrong version
+__all__ = [
+    "ADDRESS_TAG",
+    "HASH_TAG",
+    "PROJECT_TAG",
+    "PRUNE_TAG",
+    "VERSION_TAG",
+    "LiveResource",
+    "LiveState",
+    "LiveVersion",
+    "owns",
+    "read_live",
+]
+
 DEFAULT_CONCURRENCY = 16
 OLDER_READS = 3
 
@@ -68,6 +77,11 @@ class LiveResource:
     tags: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None  # mutable kinds: fields as the Create call names them
     versions: list[LiveVersion] = field(default_factory=list)  # versioned kinds, oldest first
+    # Rebuilt kinds (images): every instance this project made under the name, oldest first; the
+    # newest one is `arn`, with its `tags`, `state` and `outputs`.
+    instances: list[str] = field(default_factory=list)
+    state: str = ""
+    outputs: Mapping[str, Any] | None = None
 
     @property
     def newest(self) -> LiveVersion | None:
@@ -95,13 +109,6 @@ class LiveResource:
         return owns(self.tags, project, address)
 
 
-def owns(tags: dict[str, str] | None, project: str, address: str, version: str | None = None) -> bool:
-    """Do these tags say that `project` made the resource at `address` (and this `version`)?"""
-    if not tags or tags.get(PROJECT_TAG) != project or tags.get(ADDRESS_TAG) != address:
-        return False
-    return version is None or tags.get(VERSION_TAG) == version
-
-
 @dataclass
 class LiveState:
     """Everything read for one target, by (kind, arn name)."""
@@ -120,8 +127,14 @@ def read_live(
     counter: CallCounter | None = None,
     backoff: Backoff | None = None,
     project: str | None = None,
+    specs: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    thorough: bool = False,
 ) -> LiveState:
     """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads).
+
+    A kind with its own reader (images, found by their address tag) gets the desired `specs` of
+    its kind and the names of the resources it may reference; with `thorough` (pruning), every
+    listed resource of those kinds, so instances whose manifest is gone are found too.
 
     With `project`, a component or workflow whose newest version that project did not publish also
     gets its older versions' tags read, newest first, until one of the project's own turns up (at
@@ -133,7 +146,8 @@ def read_live(
         return call(client, operation, params, counter=counter, backoff=backoff)
 
     gets: list[tuple[LiveResource, Kind, str]] = []
-    kinds = list(REGISTRY)
+    # A kind with its own reader is listed only when there is something for it to find.
+    kinds = [k for k in REGISTRY if k.reader is None or thorough or (specs or {}).get(k.name)]
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(kinds)))) as pool:
         listed = list(  # kinds page independently
             pool.map(
@@ -145,6 +159,8 @@ def read_live(
         )
     for kind, items in zip(kinds, listed, strict=True):
         wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
+        if kind.reader is not None:
+            continue  # read below, once every list is in
         if kind.versioned:
             _group_versions(state, kind, items)
             for res in state.resources.values():
@@ -162,8 +178,17 @@ def read_live(
                     res.body = _create_fields(kind, item)
                 elif arn_name(item["name"]) in wanted_names:
                     gets.append((res, kind, item["arn"]))
+    readers: list[tuple[Kind, list[dict[str, Any]], frozenset[str], Mapping[str, Mapping[str, Any]]]] = []
+    for kind, items in zip(kinds, listed, strict=True):
+        if kind.reader is not None:
+            # The reader finds what the desired specs reference itself; pruning needs the rest too.
+            related = {key for (k, key) in state.resources if k in kind.depends_on_kinds} if thorough else set()
+            readers.append((kind, items, frozenset(related), (specs or {}).get(kind.name, {})))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(pool.map(lambda job: _read_one(api, *job), gets))
+        for found in pool.map(lambda r: _read_instances(api, r[0], r[1], r[2], r[3], project), readers):
+            for res in found:
+                state.resources[(res.kind, arn_name(res.name))] = res
         if project is not None:
             strangers = [
                 (res, REGISTRY[res.kind])
@@ -172,6 +197,39 @@ def read_live(
             ]
             list(pool.map(lambda job: _read_older(api, job[0], job[1], project), strangers))
     return state
+
+
+def _read_instances(
+    api: Any,
+    kind: Kind,
+    items: list[dict[str, Any]],
+    related: frozenset[str],
+    specs: Mapping[str, Mapping[str, Any]],
+    project: str | None,
+) -> list[LiveResource]:
+    """A rebuilt kind's instances by the name their address tag gives (only `project`'s own, when
+    given: the same address in another project is not ours), each name's newest last."""
+    assert kind.reader is not None
+    by_name: dict[str, list[Any]] = {}
+    for instance in kind.reader(api, items, related, specs):
+        if project is None or owns(instance.tags, project, f"{kind.name}/{instance.name}"):
+            by_name.setdefault(instance.name, []).append(instance)
+    found = []
+    for name, instances in sorted(by_name.items()):
+        instances.sort(key=lambda i: (i.created, i.arn))
+        newest = instances[-1]
+        found.append(
+            LiveResource(
+                kind.name,
+                name,
+                arn=newest.arn,
+                tags=dict(newest.tags),
+                instances=[i.arn for i in instances],
+                state=newest.state,
+                outputs=newest.outputs,
+            )
+        )
+    return found
 
 
 def _read_older(api: Any, res: LiveResource, kind: Kind, project: str) -> None:

@@ -86,14 +86,18 @@ def make_plan(
     for target in selected_targets(desired, options.targets):
         resources = desired.for_target(target.name)
         wanted: dict[str, set[str]] = {}
+        specs: dict[str, dict[str, Mapping[str, Any]]] = {}
         for res in resources:
             wanted.setdefault(res.kind, set()).add(res.name)
+            specs.setdefault(res.kind, {})[res.name] = res.spec
         live = read_live(
             connector.imagebuilder(target),
             wanted=wanted,
             concurrency=options.concurrency,
             counter=counter,
             project=desired.project.name,
+            specs=specs,
+            thorough=options.prune,
         )
         target_plan = plan_target(desired, target, connector.account(target), live, options)
         log.info(
@@ -172,6 +176,8 @@ class _TargetPlanner:
         for res in resources:
             if res.kind_info.versioned:
                 self._versioned(res)
+            elif res.kind_info.rebuilt:
+                self._rebuilt(res)
             else:
                 self._mutable(res)
         self._prune(resources)
@@ -235,6 +241,7 @@ class _TargetPlanner:
             action=action,
             depends_on=tuple(str(a) for a in res.depends_on),
             sensitive_paths=_sensitive_paths(res),
+            makes_outputs=res.kind_info.awaited is not None and res.kind_info.awaited.outputs is not None,
             **kw,
         )
 
@@ -422,6 +429,54 @@ class _TargetPlanner:
             )
         )
 
+    # --- rebuilt kinds (images) -------------------------------------------------------------------
+
+    def _rebuilt(self, res: Resource) -> None:
+        """An immutable, unversioned resource: built again whenever its Create request changes
+        (a referenced recipe published a new version, say) or its newest instance failed."""
+        kind = res.kind_info
+        body = kind.create_request(res.spec, res.name, self.resolve)
+        body.pop("tags", None)
+        content_hash = versioning.content_hash(body)
+        wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
+        live_res = self.live.get(res.kind, res.name)
+        after = {"spec": body, "tags": wanted_tags}
+        awaited = kind.awaited
+        failed = live_res is not None and awaited is not None and live_res.state in awaited.failed
+        if live_res is not None and live_res.arn and not failed and live_res.tags.get(HASH_TAG) == content_hash:
+            self.planned[res.address] = live_res.arn
+            tag_calls, tag_items = self._tag_calls(live_res.arn, live_res.tags, wanted_tags)
+            self.changes.append(
+                self._change(
+                    res,
+                    UPDATE if tag_calls else NO_OP,
+                    before={"spec": body, "tags": dict(live_res.tags)},
+                    after=after,
+                    diff=tuple(tag_items),
+                    reason="tags changed" if tag_calls else "",
+                    calls=tuple(tag_calls),
+                    outputs=live_res.outputs,
+                )
+            )
+            return
+        if live_res is None:
+            reason = "new resource"
+        elif failed:
+            reason = f"the last build ({live_res.arn}) ended {live_res.state}; building again"
+        else:
+            reason = self._cascade_reason(res) or "manifest changed"
+        self.planned[res.address] = kind.arn_base(self.target.region, self.account, res.name, res.spec)
+        self.moved[res.address] = "rebuilt"
+        self.changes.append(
+            self._change(
+                res,
+                CREATE,
+                after=after,
+                reason=reason,
+                calls=(ApiCall(kind.create_op, {**body, "tags": wanted_tags}, idempotent_token=True),),
+            )
+        )
+
     # --- pruning --------------------------------------------------------------------------------
 
     def _prune(self, resources: list[Resource]) -> None:
@@ -455,9 +510,13 @@ class _TargetPlanner:
         kind = REGISTRY[live_res.kind]
         deleted: tuple[str, ...] = ()
         calls: tuple[ApiCall, ...]
-        if live_res.arn:
+        before: dict[str, Any]
+        if kind.rebuilt:
+            calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: arn}) for arn in reversed(live_res.instances))
+            before = {"spec": {}, "tags": dict(tags)}
+        elif live_res.arn:
             calls = (ApiCall(kind.delete_op, {kind.arn_member: live_res.arn}),)
-            before: dict[str, Any] = {"spec": normalize(live_res.kind, live_res.body or {}), "tags": dict(tags)}
+            before = {"spec": normalize(live_res.kind, live_res.body or {}), "tags": dict(tags)}
         else:
             versions = list(reversed(self._ours(live_res)))
             calls = tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in versions)

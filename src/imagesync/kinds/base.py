@@ -97,6 +97,7 @@ class Instance:
     name: str  # the manifest name it stands for (from its address tag)
     arn: str
     tags: Mapping[str, str]
+    state: str = ""  # e.g. an image's AVAILABLE, BUILDING or FAILED
     outputs: Mapping[str, Any] | None = None
     created: str = ""  # for ordering instances of one name, oldest first
 
