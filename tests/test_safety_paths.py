@@ -313,3 +313,40 @@ def test_retention_keeps_component_builds_imagesync_did_not_publish(tmp_path: Pa
     assert component_builds(sb, "1.0.0") == ["1.0.0/2"]
     assert component_builds(sb, "1.0.1") == []
     assert component_builds(sb, "1.0.2") == ["1.0.2/1"]
+
+
+def hand_made_recipe_pinning(sb: RunningSandbox, build_arn: str) -> None:
+    ib(sb).create_image_recipe(
+        name="theirs", semanticVersion="1.0.0", parentImage=BASE,
+        components=[{"componentArn": build_arn}, {"componentArn": UPDATE_LINUX}], clientToken="theirs-1",
+    )
+
+
+@pytest.mark.parametrize("pin", ["build", "version"])
+def test_retention_keeps_a_component_version_a_recipe_still_pins(tmp_path: Path, sb: RunningSandbox, pin: str) -> None:
+    root = tree(tmp_path / "m", component("one"))
+    for word in ("one", "two", "three"):
+        (root / "m.yaml").write_text(component(word))
+        apply(root, sb)
+    assert [component_builds(sb, v) for v in ("1.0.0", "1.0.1", "1.0.2")] == [["1.0.0/1"], ["1.0.1/1"], ["1.0.2/1"]]
+    (root / "m.yaml").write_text(component("three", extra="  retainVersions: 1\n"))
+
+    def pin_the_oldest(planned: Any) -> bool:
+        (change,) = [c for t in planned.targets for c in t.pending]
+        assert change.action == "delete-versions" and set(change.deleted_versions) == {"1.0.0", "1.0.1"}
+        arn = f"{PREFIX}:component/comp1/1.0.0" + ("/1" if pin == "build" else "")
+        hand_made_recipe_pinning(sb, arn)
+        return True
+
+    _, outcomes = apply(root, sb, confirm=pin_the_oldest, prune=True)
+    (outcome,) = outcomes
+    assert (outcome.action, outcome.status) == ("delete-versions", "deleted")
+    assert outcome.detail == "1 version(s) kept: still in use or not owned by imagesync"
+    assert component_builds(sb, "1.0.0") == ["1.0.0/1"]
+    assert component_builds(sb, "1.0.1") == []
+    # Still pinned, so still planned for deletion next time, and kept again: the plan is honest
+    # about it rather than hiding the version.
+    again = plan(root, sb, prune=True)
+    assert [(c.action, c.deleted_versions) for t in again.targets for c in t.pending] == [
+        ("delete-versions", ("1.0.0",))
+    ]
