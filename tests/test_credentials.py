@@ -227,3 +227,27 @@ def test_profiles_with_role_arn_and_source_profile_are_honoured(
     else:
         assert done.returncode == 1 and outcome in done.stderr and "Traceback" not in done.stderr
         assert set(calls) == {"GetCallerIdentity"}, "nothing but STS before the account is verified"
+
+
+@pytest.mark.parametrize(
+    ("profile", "needle"),
+    [
+        pytest.param("absent", "absent", id="unknown-profile"),
+        pytest.param("orphan", "nowhere", id="role-profile-whose-source-profile-is-missing"),
+    ],
+)
+def test_a_broken_profile_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profile: str, needle: str
+) -> None:
+    (tmp_path / "config").write_text(f"[profile orphan]\nrole_arn = {ROLE_ARN}\nsource_profile = nowhere\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    connector = Connector(ConnectOptions(profile=profile))
+    with pytest.raises(UserError, match=needle):
+        connector.verify(Target("prod", REGION, ROLE_ACCOUNT))
+
+
+def test_no_other_service_client_against_a_sandbox(served: RunningSandbox) -> None:
+    connector = Connector(ConnectOptions(sandbox=served.endpoint_url))
+    with pytest.raises(ValueError, match="against a sandbox"):
+        connector.client(Target("prod", REGION, ROLE_ACCOUNT), "sts")
