@@ -73,6 +73,7 @@ MODULES = (
     "container_recipe",
     "image_pipeline",
     "lifecycle_policy",
+    "image",
 )
 
 REGISTRY = Registry([importlib.import_module(f"{__name__}.{module}").KIND for module in MODULES])
