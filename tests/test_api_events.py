@@ -76,6 +76,8 @@ def test_each_attempt_is_one_json_event_with_timing_and_error_code(throttled: Ru
     assert {key for e in calls for key in e} <= allowed
     operations = {e["operation"] for e in calls}
     assert {"ListComponents", "CreateComponent", "CreateInfrastructureConfiguration"} <= operations
+    # Reads (the planner's) and writes (the executor's) alike name the target they are for.
+    assert {e["target"] for e in calls if e["operation"].startswith(("List", "Get", "Create"))} == {"prod"}
 
     failed = [e for e in calls if not e["ok"]]
     assert failed and all(e["code"] == "CallRateLimitExceededException" for e in failed)

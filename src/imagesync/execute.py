@@ -361,7 +361,9 @@ class _TargetRunner:
             sleep(self.poll_interval)
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return call(self.client, operation, params, counter=self.counter, backoff=self.backoff)
+        return call(
+            self.client, operation, params, counter=self.counter, backoff=self.backoff, target=self.plan.target
+        )
 
     def _delete_builds(self, kind: Kind, params: dict[str, Any], address: str) -> int:
         """Delete every build of one component or workflow version that imagesync owns."""
@@ -374,6 +376,7 @@ class _TargetRunner:
             kind.builds.list_key,
             counter=self.counter,
             backoff=self.backoff,
+            target=self.plan.target,
         )
         kept = 0
         for build in builds:

@@ -129,6 +129,7 @@ def read_live(
     project: str | None = None,
     specs: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
     thorough: bool = False,
+    target: str | None = None,
 ) -> LiveState:
     """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads).
 
@@ -143,7 +144,7 @@ def read_live(
     state = LiveState()
 
     def api(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return call(client, operation, params, counter=counter, backoff=backoff)
+        return call(client, operation, params, counter=counter, backoff=backoff, target=target)
 
     gets: list[tuple[LiveResource, Kind, str]] = []
     # A kind with its own reader is listed only when there is something for it to find.
@@ -152,7 +153,13 @@ def read_live(
         listed = list(  # kinds page independently
             pool.map(
                 lambda kind: list_all(
-                    client, kind.list_op, _list_params(kind), kind.list_key, counter=counter, backoff=backoff
+                    client,
+                    kind.list_op,
+                    _list_params(kind),
+                    kind.list_key,
+                    counter=counter,
+                    backoff=backoff,
+                    target=target,
                 ),
                 kinds,
             )

@@ -98,6 +98,7 @@ def make_plan(
             project=desired.project.name,
             specs=specs,
             thorough=options.prune,
+            target=target.name,
         )
         target_plan = plan_target(desired, target, connector.account(target), live, options)
         log.info(
