@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from support import read_line, stop_process
+from support import read_line, stop_process, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "manifests"
 IMAGESYNC = [sys.executable, "-m", "imagesync"]
@@ -150,10 +149,11 @@ def _interrupt_apply(
         output = _Output(proc)
         if "json" in extra:
             # JSON output has no progress lines: interrupt once the first write has been served.
-            deadline = time.monotonic() + 120
-            while sb.writes() == 0:
-                assert proc.poll() is None and time.monotonic() < deadline, "apply ended before its first write"
-                time.sleep(0.05)
+            def first_write() -> bool:
+                assert proc.poll() is None, "apply ended before its first write"
+                return sb.writes() > 0
+
+            wait_until(first_write, "the apply's first write is served", timeout=120)
         else:
             while not PROGRESS.match(line := output.next_line(120)):
                 assert line, f"apply ended before its first progress line: {output.out}"
@@ -244,10 +244,11 @@ def test_second_signal_exits_at_once_and_the_lock_is_free(tmp_path: Path, manife
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_during_plan_stops_cleanly(signum: int, tmp_path: Path, manifests: Path, sandbox: Sandbox) -> None:
     with _started(tmp_path, "plan", str(manifests), "--sandbox", sandbox.endpoint) as proc:
-        deadline = time.monotonic() + 60
-        while sandbox.stats()["total"] == 0:  # the plan is reading live state
-            assert proc.poll() is None and time.monotonic() < deadline, "plan ended before reading anything"
-            time.sleep(0.05)
+        def reading() -> bool:
+            assert proc.poll() is None, "plan ended before reading anything"
+            return sandbox.stats()["total"] > 0
+
+        wait_until(reading, "the plan is reading live state")
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
 
