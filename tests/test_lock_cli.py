@@ -35,13 +35,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "manifests"
 PROD_LOCK = "golden-images/111111111111/us-east-1"
 WRITE_PREFIXES = ("Create", "Update", "Delete", "Tag", "Untag", "Put", "Start", "Cancel", "Import")
 
-# Holds a file lock in the default state directory until killed, the way apply holds it.
+# Holds a file lock in the default state directory, the way apply holds it, until killed or its
+# stdin closes (so it never outlives the test).
 HOLDER = """
-import sys, time
+import sys
 from imagesync.lock import FileLock, default_lock_dir
 FileLock(default_lock_dir(), sys.argv[1]).acquire("apply")
 print("held", flush=True)
-time.sleep(300)
+sys.stdin.read()
 """
 
 
@@ -236,7 +237,9 @@ def test_unlock_of_a_malformed_id_exits_1_naming_the_form(tmp_path: Path, bad: s
 def test_unlock_keeps_a_live_file_lock_and_releases_it_once_the_holder_is_gone(
     tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, PROD_LOCK], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, PROD_LOCK], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     procs.append(holder)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
 
@@ -253,6 +256,8 @@ def test_unlock_keeps_a_live_file_lock_and_releases_it_once_the_holder_is_gone(
 
     holder.kill()
     holder.wait(timeout=10)
+    assert holder.stdin is not None
+    holder.stdin.close()
     released = unlock_cli()
     assert released.returncode == 0, released.stderr
     assert f"released {PROD_LOCK}" in released.stdout and f"pid {holder.pid}" in released.stdout

@@ -49,14 +49,15 @@ LOCK_ID = "golden-images/111111111111/us-east-1"  # prod-use1: project/account/r
 VERSIONED = ("Component", "Workflow", "ImageRecipe", "ContainerRecipe")
 WRITE_PREFIXES = ("Create", "Update", "Delete", "Tag", "Untag", "Put", "Start", "Cancel", "Import")
 
-# A process that holds the prod-use1 apply lock the way `apply` does, until it is killed.
+# A process that holds the prod-use1 apply lock the way `apply` does, until it is killed or its
+# stdin closes (so it never outlives the test).
 HOLDER = """\
-import time
+import sys
 from imagesync.lock import FileLock, default_lock_dir
 held = FileLock(default_lock_dir(), 'golden-images/111111111111/us-east-1')
 held.acquire('apply')
 print('held', flush=True)
-time.sleep(300)
+sys.stdin.read()
 """
 
 # `python -m imagesync ARGS`, with the imports done before the "go" line arrives.
@@ -460,7 +461,7 @@ class Zygote(Proc):
 
 def start_holder(cwd: Path) -> Proc:
     """Holds the prod-use1 lock (in the per-user state directory) from the manifest directory."""
-    holder = Proc([sys.executable, "-c", HOLDER], cwd)
+    holder = Proc([sys.executable, "-c", HOLDER], cwd, stdin=True)
     try:
         assert holder.out.wait_for(lambda t: "held" in t, 90), holder.err.text
     except BaseException:

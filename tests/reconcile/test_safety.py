@@ -212,11 +212,12 @@ def test_the_lock_is_the_targets_whatever_the_working_directory(tmp_path: Path, 
         [
             sys.executable,
             "-c",
-            "import time; from imagesync.lock import FileLock, default_lock_dir; "
+            "import sys; from imagesync.lock import FileLock, default_lock_dir; "
             f"FileLock(default_lock_dir(), 'p1/{ACCOUNT}/us-east-1').acquire('apply'); "
-            "print('held', flush=True); time.sleep(60)",
+            "print('held', flush=True); sys.stdin.read()",  # held until killed or stdin closes
         ],
         cwd=root,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -230,6 +231,9 @@ def test_the_lock_is_the_targets_whatever_the_working_directory(tmp_path: Path, 
     finally:
         holder.kill()
         holder.wait()
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_dynamodb_lock_in_sandbox_mode_contacts_no_aws(
