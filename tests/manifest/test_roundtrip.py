@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "manifests"
 PROJECT = "golden-images"
 TARGETS = ("prod-use1", "staging-euw1")
-MUTABLE = [k.name for k in REGISTRY if not k.versioned]
+MUTABLE = [k.name for k in REGISTRY if k.update_op is not None]  # updated in place
 
 # Everything the examples define, by (target, kind, name). A hand-written list on purpose: if the
 # loader silently drops or invents a resource, the test says so.
@@ -195,7 +195,9 @@ def resource(state: DesiredState, target: str, kind: str, name: str) -> Resource
 
 def test_examples_define_exactly_the_expected_resources(state: DesiredState) -> None:
     assert sorted(state.resources) == EXPECTED_KEYS
-    assert {k for _t, k, _n in EXPECTED_KEYS} == set(REGISTRY.names()), "every kind is exercised"
+    # Every kind but the one-off Image build: the example estate's pipelines build its images, and
+    # tests/reconcile/test_image.py applies Image manifests of its own.
+    assert {k for _t, k, _n in EXPECTED_KEYS} == set(REGISTRY.names()) - {"Image"}, "every kind is exercised"
 
 
 @pytest.mark.parametrize(("target", "kind", "name"), EXPECTED_KEYS, ids=["/".join(k) for k in EXPECTED_KEYS])
