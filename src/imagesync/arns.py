@@ -58,6 +58,15 @@ def without_build(version: str) -> str:
     return version.split("/", 1)[0]
 
 
+def name_of(arn: str) -> str:
+    """The resource name an ARN holds (`.../image-recipe/web/1.0.0` -> `web`; a workflow's
+    `.../workflow/build/NAME/...` -> `NAME`), or "" when it holds none."""
+    parts = arn.split(":", 5)[-1].split("/")
+    if parts[0] == "workflow" and len(parts) > 2:
+        return parts[2]
+    return parts[1] if len(parts) > 1 else ""
+
+
 def version_of(arn: str) -> str:
     """The last segment of a version ARN (`.../component/x/1.2.3` -> `1.2.3`)."""
     return arn.rsplit("/", 1)[-1]

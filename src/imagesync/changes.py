@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from imagesync.kinds.base import thaw as plain
 
 FORMAT_VERSION = "2"
 
@@ -52,6 +54,22 @@ def parse_path(path: str) -> tuple[str | int, ...]:
         segments.append(key if key is not None else int(index))
         pos = match.end()
     return tuple(segments)
+
+
+def dotted(path: Iterable[Any]) -> str:
+    """`spec.components[1].ref` for ("spec", "components", 1, "ref"): the inverse of `parse_path`,
+    and imagesync's one way of writing a path into a spec."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def is_under(path: str, prefix: str) -> bool:
+    """True when `path` is `prefix` or lies inside it (`a.b[0]` is under `a.b`, `a.bc` is not)."""
+    if not prefix:
+        return False
+    return path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
 
 
 def qualified(target: str, address: str) -> str:
@@ -148,11 +166,11 @@ class ResourceChange:
 
     def calls_digest(self) -> str:
         """A hash of exactly the calls this change makes (parameters included)."""
-        material = [self.action, [[call.operation, _plain(call.params)] for call in self.calls]]
+        material = [self.action, [[call.operation, plain(call.params)] for call in self.calls]]
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        extra = {"outputs": _plain(self.outputs)} if self.makes_outputs else {}
+        extra = {"outputs": plain(self.outputs)} if self.makes_outputs else {}
         return {
             "address": self.qualified_address,
             "target": self.target,
@@ -161,8 +179,8 @@ class ResourceChange:
             "resource": self.address,
             "change": {
                 "actions": [self.action],
-                "before": _plain(self.before),
-                "after": _plain(self.after),
+                "before": plain(self.before),
+                "after": plain(self.after),
             },
             "diff": [d.to_json() for d in self.diff],
             "version": self.version.to_json() if self.version else None,
@@ -319,9 +337,4 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+

@@ -13,7 +13,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from imagesync.changes import DiffItem
+from imagesync.changes import DiffItem, dotted
 from imagesync.kinds import REGISTRY
 from imagesync.manifest import awstoe
 
@@ -69,13 +69,11 @@ _PATH_PART = re.compile(r"\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
 
 
 def _path(deep_path: str, prefix: str) -> str:
-    out = prefix
-    for key, index in _PATH_PART.findall(deep_path):
-        if index:
-            out += f"[{index}]"
-        else:
-            out += f".{key}" if out else key
-    return out
+    """A DeepDiff path (`root['a'][0]`) written the imagesync way (`a[0]`), under `prefix`."""
+    tail = dotted(int(index) if index else key for key, index in _PATH_PART.findall(deep_path))
+    if not prefix or not tail:
+        return prefix or tail
+    return prefix + (tail if tail.startswith("[") else "." + tail)
 
 
 def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
@@ -99,14 +97,14 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
 DOCUMENT_PATH = "spec.document"
 
 
-def document_diff(old_text: str | None, new_text: str | None) -> list[DiffItem]:
+def document_diff(old_text: str | None, new_text: str | None, old: Any, new: Any) -> list[DiffItem]:
     """Step-level differences between two AWSTOE documents: steps added, removed or changed.
 
+    `old` and `new` are the documents parsed (None, or anything but a mapping, compares the texts).
     Paths lie under `spec.document` (where the plan shows a document), so a `sensitive: [document]`
     masks them; parameters are compared by name, not by their position in the list.
     """
-    old, new = awstoe.load_document(old_text), awstoe.load_document(new_text)
-    if old is None or new is None:
+    if not isinstance(old, dict) or not isinstance(new, dict):
         return [] if old_text == new_text else [DiffItem("change", DOCUMENT_PATH, old_text, new_text)]
     old_steps, new_steps = _steps(old), _steps(new)
     items = []

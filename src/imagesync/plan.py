@@ -51,6 +51,7 @@ from imagesync.live import (
     read_live,
 )
 from imagesync.logs import get_logger
+from imagesync.manifest.awstoe import load_document
 from imagesync.manifest.loader import sensitive_paths
 from imagesync.model import Address, DesiredState, Resource, Target
 
@@ -304,9 +305,11 @@ class _TargetPlanner:
 
         level = str(res.spec.get("bump") or self.desired.project.defaults.get("bump") or "patch")
         latest = newest.version if newest else None
+        # The live document parsed once (with the loader's limits), the desired one as loaded.
+        live_document = load_document(newest.document) if kind.builds is not None and newest is not None else None
+        desired_document = thaw(res.document_value)
         if level == "auto":
-            documented = kind.builds is not None and newest is not None
-            level = versioning.auto_level(newest.document, res.document) if documented and newest else "patch"
+            level = versioning.auto_level(live_document, desired_document) if live_document else "patch"
         spec_version = str(res.spec["version"])
         try:
             next_version = versioning.next_version(spec_version, latest, level, tuple(v.version for v in versions))
@@ -314,7 +317,7 @@ class _TargetPlanner:
             raise UserError(f"{self.target.name}:{res.address} ({res.location}): {exc}") from exc
         items: list[DiffItem] = []
         if kind.builds is not None and newest is not None:
-            items = document_diff(newest.document, res.document)
+            items = document_diff(newest.document, res.document, live_document, desired_document)
         if newest is None:
             reason, action = "new resource", CREATE
         elif not managed:

@@ -68,10 +68,10 @@ def next_version(spec: str, latest: str | None, level: str, existing: tuple[str,
     return fmt(candidate)
 
 
-def auto_level(old_document: str | None, new_document: str | None) -> str:
-    """`auto` bump: a removed or retyped parameter is major, an added parameter or step minor."""
-    old, new = awstoe.load_document(old_document), awstoe.load_document(new_document)
-    if old is None or new is None:
+def auto_level(old: Any, new: Any) -> str:
+    """`auto` bump from two parsed documents (the live one, the desired one): a removed or retyped
+    parameter is major, an added parameter or step minor, anything else patch."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
         return "patch"
     old_params, new_params = awstoe.parameter_types(old), awstoe.parameter_types(new)
     if any(name not in new_params or new_params[name] != kind for name, kind in old_params.items()):

@@ -150,3 +150,17 @@ def test_computed_arns_are_the_sandboxes_in_every_partition(tmp_path: Path, regi
     assert made and all(a.startswith(f"arn:{arns.partition(region)}:imagebuilder:{region}:") for a in made), made
     planned = imagesync("plan", "--detailed-exitcode")
     assert planned.returncode == 0, planned.stdout + planned.stderr
+
+
+@pytest.mark.parametrize(
+    ("arn", "name"),
+    [
+        ("arn:aws:imagebuilder:us-east-1:111111111111:image-recipe/web/1.0.0", "web"),
+        ("arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x", "update-linux"),
+        ("arn:aws:imagebuilder:us-east-1:111111111111:workflow/build/verify/1.0.0/1", "verify"),
+        ("arn:aws:imagebuilder:us-east-1:111111111111:infrastructure-configuration/build", "build"),
+        ("arn:aws:imagebuilder:us-east-1:111111111111:image-recipe", ""),
+    ],
+)
+def test_name_of(arn: str, name: str) -> None:
+    assert arns.name_of(arn) == name

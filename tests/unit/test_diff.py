@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from imagesync.changes import DiffItem
 from imagesync.diff import diff, document_diff, normalize
+from imagesync.manifest.awstoe import load_document
 
 PIPELINE = {
     "imageRecipeArn": "arn:aws:imagebuilder:us-east-1:111111111111:image-recipe/base/1.0.0",
@@ -114,7 +115,7 @@ def test_document_diff_is_step_level() -> None:
         "      - name: B\n        action: ExecuteBash\n        inputs: {commands: [echo b]}\n",
         "      - name: C\n        action: Reboot\n",
     )
-    items = document_diff(COMPONENT, new)
+    items = document_diff(COMPONENT, new, load_document(COMPONENT), load_document(new))
     assert [(i.op, i.path) for i in items] == [
         ("change", "spec.document.build.A.inputs.commands[0]"),
         ("remove", "spec.document.build.B"),
@@ -124,10 +125,24 @@ def test_document_diff_is_step_level() -> None:
 
 def test_document_diff_ignores_comments_and_key_order() -> None:
     reordered = "# comment\n" + COMPONENT.replace("schemaVersion: 1.0\n", "") + "schemaVersion: 1.0\n"
-    assert document_diff(COMPONENT, reordered) == []
+    assert document_diff(COMPONENT, reordered, load_document(COMPONENT), load_document(reordered)) == []
 
 
 def test_workflow_document_diff_is_by_step_name() -> None:
     old = "schemaVersion: 1.0\nsteps:\n  - name: Launch\n    action: LaunchInstance\n    onFailure: Abort\n"
     new = old.replace("Abort", "Continue")
-    assert [(i.op, i.path) for i in document_diff(old, new)] == [("change", "spec.document.Launch.onFailure")]
+    items = document_diff(old, new, load_document(old), load_document(new))
+    assert [(i.op, i.path) for i in items] == [("change", "spec.document.Launch.onFailure")]
+
+
+def test_a_live_document_is_read_with_the_loaders_limits() -> None:
+    """A component document another account published is parsed with the same alias limits as a
+    manifest: an alias bomb reads as no document (compared as text), not as a hang."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(12)
+    )
+    assert load_document(bomb) is None
+    assert load_document(COMPONENT) is not None
+    [item] = document_diff(bomb, COMPONENT, load_document(bomb), load_document(COMPONENT))
+    assert (item.op, item.path) == ("change", "spec.document")

@@ -16,6 +16,7 @@ from imagesync.changes import (
     parse_path,
 )
 from imagesync.diff import document_diff
+from imagesync.manifest.awstoe import load_document
 
 TOKEN = "ghp_0123456789abcdefSECRET"
 
@@ -83,5 +84,5 @@ def test_component_parameters_are_compared_by_name_not_position() -> None:
     )
     first = "  - A: {type: string, default: a}\n"
     new = old.replace(first, first + "  - New: {type: string}\n")
-    items = document_diff(old, new)
+    items = document_diff(old, new, load_document(old), load_document(new))
     assert [(i.op, i.path) for i in items] == [("add", "spec.document.parameters.New")]

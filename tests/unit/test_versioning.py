@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagesync import versioning
+from imagesync.manifest.awstoe import load_document
 
 nodes = st.integers(min_value=0, max_value=10_000)
 versions = st.tuples(nodes, nodes, nodes)
@@ -120,11 +121,11 @@ phases:
     ids=["step-changed", "step-added", "parameter-added", "parameter-removed", "parameter-retyped", "comment"],
 )
 def test_auto_level(new: str, level: str) -> None:
-    assert versioning.auto_level(DOC, new) == level
+    assert versioning.auto_level(load_document(DOC), load_document(new)) == level
 
 
 def test_auto_level_without_a_previous_document_is_patch() -> None:
-    assert versioning.auto_level(None, DOC) == "patch"
+    assert versioning.auto_level(None, load_document(DOC)) == "patch"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ explicitly. Lower layers only: kinds import nothing from plan, execute or cli.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,33 @@ class RefField:
     kinds: tuple[str, ...]
     arn_key: str | None = None  # for list items: the key the resolved ARN goes under
     form: str = "arn"  # "arn": the exact managed version; "image": the newest image a recipe builds
+
+    def find(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """(path, name) of every `{ref: NAME}` this field holds in `spec` (plain or frozen): the
+        path of the `{ref:}` mapping, or of the `ref` key of a list item. The one reading of
+        RefField paths: the loader's reference checks and the Create requests both use it."""
+        if self.arn_key is not None:
+            items = spec.get(self.path[0])
+            if isinstance(items, list | tuple):
+                for i, item in enumerate(items):
+                    if isinstance(item, Mapping) and isinstance(item.get("ref"), str):
+                        yield (self.path[0], i, "ref"), item["ref"]
+            return
+        yield from _walk(spec, self.path, ())
+
+
+def _walk(node: Any, rest: tuple[str, ...], path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if not rest:
+        if isinstance(node, Mapping) and isinstance(node.get("ref"), str):
+            yield path, node["ref"]
+        return
+    head = rest[0]
+    if head == "*":
+        if isinstance(node, list | tuple):
+            for i, item in enumerate(node):
+                yield from _walk(item, rest[1:], (*path, i))
+    elif isinstance(node, Mapping) and head in node:
+        yield from _walk(node[head], rest[1:], (*path, head))
 
 
 # resolve(kind, name, form) -> ARN of the managed resource
@@ -237,39 +264,17 @@ class Kind:
 
 
 def _resolve_refs(body: dict[str, Any], ref: RefField, resolve: Resolver) -> None:
-    def visit(node: Any, path: tuple[str, ...]) -> Any:
-        if not path:
-            return node
-        head, rest = path[0], path[1:]
-        if head == "*":
-            if isinstance(node, list):
-                return [visit(item, rest) for item in node]
-            return node
-        if not isinstance(node, dict) or head not in node:
-            return node
-        value = node[head]
-        if not rest and isinstance(value, dict) and set(value) == {"ref"}:
-            node[head] = resolve(ref.kinds[0], value["ref"], ref.form)
+    for path, name in list(ref.find(body)):
+        arn = resolve(ref.kinds[0], name, ref.form)
+        parent: Any = body
+        for part in path[:-1]:
+            parent = parent[part]
+        if ref.arn_key is not None:
+            # list items such as recipe components: {ref: x, parameters: [...]} -> {componentArn: ARN, ...}
+            del parent["ref"]
+            parent[ref.arn_key] = arn
         else:
-            node[head] = visit(value, rest)
-        return node
-
-    if ref.arn_key is not None:
-        # list items such as recipe components: {ref: x, parameters: [...]} -> {componentArn: ARN, ...}
-        items = _get(body, ref.path[:-1])
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and "ref" in item:
-                item[ref.arn_key] = resolve(ref.kinds[0], item.pop("ref"), ref.form)
-        return
-    visit(body, ref.path)
-
-
-def _get(node: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
+            parent[path[-1]] = arn
 
 
 def freeze(value: Any) -> Any:
@@ -284,9 +289,10 @@ def freeze(value: Any) -> Any:
 
 
 def thaw(value: Any) -> Any:
-    """A plain, mutable, JSON-shaped copy of a frozen value."""
+    """A plain, mutable, JSON-shaped copy of a frozen (or any nested) value: mappings become
+    dicts, tuples and lists become new lists. imagesync's one "frozen to plain" converter."""
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (list, tuple)):
         return [thaw(v) for v in value]
     return value

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imagesync.arns import arn_name
+from imagesync.arns import arn_name, name_of
 from imagesync.kinds.base import REBUILT, Api, Awaited, Instance, Kind, RefField
 from imagesync.kinds.ownership import ADDRESS_TAG
 
@@ -38,8 +38,8 @@ def _recipe_name(spec: Mapping[str, Any]) -> str | None:
         value = spec.get(member)
         if isinstance(value, Mapping) and isinstance(value.get("ref"), str):
             return arn_name(value["ref"])
-        if isinstance(value, str) and "/" in value:
-            return arn_name(value.split("/")[1])
+        if isinstance(value, str) and name_of(value):
+            return arn_name(name_of(value))
     return None
 
 

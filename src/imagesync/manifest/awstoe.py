@@ -37,11 +37,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from imagesync.errors import Location
 from imagesync.manifest.problems import Problems
-from imagesync.manifest.yamlloc import Located, Path
+from imagesync.manifest.yamlloc import Located, Path, load_text
 
 INLINE_LIMIT = 16000
 """The most characters Image Builder accepts as inline component or workflow `data`."""
@@ -225,13 +223,17 @@ def check_inline_size(text: str, location: Location, problems: Problems) -> None
 
 
 def load_document(text: str | None) -> dict[str, Any] | None:
-    """A document's text parsed as a mapping, or None when absent or not a YAML mapping."""
+    """A live document's text (as the service returns it) parsed as a mapping, or None when absent,
+    not one YAML mapping, or past the loader's limits: another account's document is read with the
+    same alias, size and depth limits as a manifest. Desired documents are parsed once, by the
+    loader (`Resource.document_value`)."""
     if not text:
         return None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    problems = Problems()
+    docs = load_text(text, "(live document)", problems)
+    if problems.items or len(docs) != 1:
         return None
+    value = docs[0].value
     return value if isinstance(value, dict) else None
 
 

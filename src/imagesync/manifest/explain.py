@@ -10,11 +10,12 @@ value it was. Called by `imagesync.manifest.loader` for every schema error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
 
+from imagesync.changes import dotted
 from imagesync.manifest.problems import did_you_mean
 
 Sensitive = Callable[[str], bool]
@@ -164,14 +165,6 @@ def explain(error: jsonschema.ValidationError, sensitive: Sensitive) -> tuple[tu
     if secret or len(repr(error.instance)) > MAX_ECHO:
         return path, f"{where}: {shown} is not valid here"
     return path, f"{where}: {error.message}"
-
-
-def dotted(path: Iterable[Any]) -> str:
-    """`spec.components[1].ref` for ('spec', 'components', 1, 'ref')."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def show(value: Any, secret: bool = False) -> str:

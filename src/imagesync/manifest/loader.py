@@ -21,15 +21,15 @@ from typing import Any
 
 import yaml
 
+from imagesync.changes import dotted, is_under, parse_path
 from imagesync.errors import Location
-from imagesync.kinds import REGISTRY, RefField, arn_name, freeze
+from imagesync.kinds import REGISTRY, arn_name, freeze
 from imagesync.manifest import awstoe, rules
 from imagesync.manifest.explain import explain
 from imagesync.manifest.problems import Problems, did_you_mean
 from imagesync.manifest.schemas import KIND_FILES, validator
 from imagesync.manifest.yamlloc import Located, NotRegularFile, check_regular, load_file, load_text, read_regular
 from imagesync.model import Address, DesiredState, Project, Reference, Resource, Target
-from imagesync.render.mask import is_under, parse_path
 
 API_VERSION = "imagesync/v1"
 PROJECT_FILE = "imagesync.yaml"
@@ -561,7 +561,7 @@ class _Loader:
     def _collect_refs(self, doc: Located, kind: str) -> Iterator[Reference]:
         spec = doc.value["spec"]
         for field in REGISTRY[kind].refs:
-            for path, name in _find_refs(spec, field):
+            for path, name in field.find(spec):
                 yield Reference(
                     path=path,
                     target=Address(field.kinds[0], name),
@@ -672,40 +672,6 @@ def _resolved(path: Path) -> Path | None:
         return path.resolve()
     except (OSError, RuntimeError, ValueError):
         return None
-
-
-def dotted(path: tuple[Any, ...]) -> str:
-    """`spec.components[1].ref` for ('spec', 'components', 1, 'ref')."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _find_refs(spec: Mapping[str, Any], field: RefField) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """(path, name) of every `{ref: NAME}` at a RefField's path."""
-    if field.arn_key is not None:
-        items = spec.get(field.path[0])
-        if isinstance(items, list):
-            for i, item in enumerate(items):
-                if isinstance(item, dict) and isinstance(item.get("ref"), str):
-                    yield (field.path[0], i, "ref"), item["ref"]
-        return
-
-    def walk(node: Any, rest: tuple[str, ...], path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
-        if not rest:
-            if isinstance(node, dict) and isinstance(node.get("ref"), str):
-                yield path, node["ref"]
-            return
-        head = rest[0]
-        if head == "*":
-            if isinstance(node, list):
-                for i, item in enumerate(node):
-                    yield from walk(item, rest[1:], (*path, i))
-        elif isinstance(node, dict) and head in node:
-            yield from walk(node[head], rest[1:], (*path, head))
-
-    yield from walk(spec, field.path, ())
 
 
 class _Missing:

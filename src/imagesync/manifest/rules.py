@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any, TypeGuard
 
 from imagesync.errors import Location
-from imagesync.manifest import awstoe
+from imagesync.kinds import thaw
 from imagesync.manifest.problems import Problems
 from imagesync.manifest.yamlloc import Located
 from imagesync.model import Resource
@@ -515,8 +515,8 @@ def _parameters(ctx: _Context, index: int, item: Mapping[str, Any]) -> None:
     if not isinstance(ref, str):
         return  # a componentArn: its document is not in these manifests
     component = ctx.resources.get((ctx.resource.target, "Component", ref))
-    document = awstoe.load_document(component.document) if component is not None else None
-    if document is None:
+    document = thaw(component.document_value) if component is not None else None
+    if not isinstance(document, dict):
         return  # not defined (reported elsewhere), or a document in S3
     declared = _declared_parameters(document)
     listing = "declares " + ", ".join(repr(n) for n in declared) if declared else "declares no parameters"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imagesync.changes import parse_path
+from imagesync.changes import is_under, parse_path
 
 __all__ = ["SENSITIVE", "is_masked", "is_under", "mask_at", "mask_diff_value", "mask_document", "parse_path"]
 
@@ -20,13 +20,6 @@ SENSITIVE = "(sensitive)"
 Segment = str | int
 
 _MISSING = object()
-
-
-def is_under(path: str, prefix: str) -> bool:
-    """True when `path` is `prefix` or lies inside it (`a.b[0]` is under `a.b`, `a.bc` is not)."""
-    if not prefix:
-        return False
-    return path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
 
 
 def is_masked(path: str, sensitive_paths: Iterable[str]) -> bool:

@@ -34,6 +34,7 @@ from imagesync.changes import (
     DiffItem,
     Plan,
     ResourceChange,
+    plain,
 )
 from imagesync.render.mask import SENSITIVE, is_masked, mask_diff_value, mask_document
 
@@ -370,17 +371,9 @@ def _plural(count: int, noun: str) -> str:
 
 def _json(value: Any, indent: int | None = None) -> str:
     try:
-        return json.dumps(_plain(value), ensure_ascii=False, default=str, indent=indent)
+        return json.dumps(plain(value), ensure_ascii=False, default=str, indent=indent)
     except (TypeError, ValueError):
         return repr(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _painter(color: bool) -> Paint:
