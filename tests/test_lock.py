@@ -514,6 +514,23 @@ def test_remote_timeout_waits_for_the_holder(remote: Remote, lock_time: FakeTime
     assert remote.record() is None
 
 
+def test_remote_lock_of_the_same_process_second_and_operation_is_still_someone_elses(
+    remote: Remote, lock_time: FakeTime
+) -> None:
+    """Two acquisitions alike in holder, pid, operation and second differ by their token: the
+    second waits for the first instead of adopting its record as its own lost write."""
+    first = remote.lock(**FAST)
+    first_info = first.acquire("apply")
+    lock_time.on_sleep = first.release
+    with remote.lock(**FAST).held("apply", timeout=10, poll=0.05) as info:
+        assert (info.who, info.pid, info.operation, info.created) == (
+            first_info.who, first_info.pid, first_info.operation, first_info.created
+        )
+        assert info.token != first_info.token and remote.record()["token"] == info.token  # type: ignore[index]
+    assert lock_time.sleeps == [0.05]  # refused while `first` held it
+    assert remote.record() is None
+
+
 def test_remote_heartbeat_is_refreshed_while_held_and_stops_on_release(remote: Remote) -> None:
     lock = remote.lock(**FAST)
     beating = f"imagesync-lock-heartbeat {LOCK_ID}"

@@ -39,6 +39,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -104,6 +105,9 @@ class LockInfo:
     operation: str
     created: str  # ISO-8601, UTC
     heartbeat: str = field(default="", compare=False)  # ISO-8601 with milliseconds, UTC
+    # Random per acquisition: two acquisitions by one process within one second are still told
+    # apart (without it, a second one took the first one's record for its own lost write).
+    token: str = ""
 
     @classmethod
     def current(cls, lock_id: str, operation: str, now: float | None = None) -> LockInfo:
@@ -115,12 +119,15 @@ class LockInfo:
             pid=os.getpid(),
             operation=operation,
             created=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            token=uuid.uuid4().hex,
         )
 
     def to_json(self) -> str:
         data = asdict(self)
         if not self.heartbeat:
             del data["heartbeat"]
+        if not self.token:
+            del data["token"]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -137,6 +144,7 @@ class LockInfo:
                 operation=str(data["operation"]),
                 created=str(data["created"]),
                 heartbeat=str(data.get("heartbeat") or ""),
+                token=str(data.get("token") or ""),
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"lock info is missing or has a bad field: {err}") from err
@@ -840,6 +848,8 @@ def _to_item(info: LockInfo) -> dict[str, dict[str, str]]:
     }
     if info.heartbeat:
         item["heartbeat"] = {"S": info.heartbeat}
+    if info.token:
+        item["token"] = {"S": info.token}
     return item
 
 
@@ -856,16 +866,20 @@ def _from_item(item: Mapping[str, Mapping[str, str]]) -> LockInfo:
         operation=text("operation") or "unknown",
         created=text("created") or "unknown",
         heartbeat=text("heartbeat"),
+        token=text("token"),
     )
 
 
 def _owner_condition(info: LockInfo) -> tuple[dict[str, str], dict[str, Any], str]:
     """A DynamoDB condition that holds only while the item is still `info`'s holder's."""
-    return (
-        {"#who": "who", "#pid": "pid", "#created": "created"},
-        {":who": {"S": info.who}, ":pid": {"N": str(info.pid)}, ":created": {"S": info.created}},
-        "#who = :who AND #pid = :pid AND #created = :created",
-    )
+    names = {"#who": "who", "#pid": "pid", "#created": "created"}
+    values: dict[str, Any] = {":who": {"S": info.who}, ":pid": {"N": str(info.pid)}, ":created": {"S": info.created}}
+    expression = "#who = :who AND #pid = :pid AND #created = :created"
+    if info.token:
+        names["#token"] = "token"
+        values[":token"] = {"S": info.token}
+        expression += " AND #token = :token"
+    return names, values, expression
 
 
 _CONDITION_FAILED = ("ConditionalCheckFailedException",)
