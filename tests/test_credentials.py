@@ -27,8 +27,8 @@ from moto import mock_aws
 from moto.sts.exceptions import STSClientError
 
 from imagesync.aws import ConnectOptions, Connector, call
+from imagesync.desired import Target
 from imagesync.errors import UserError
-from imagesync.model import Target
 from imagesync.sandbox import RunningSandbox, running
 
 REGION = "us-east-1"

@@ -25,10 +25,10 @@ import pytest
 
 from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
-from imagesync.changes import Plan
+from imagesync.desired import DesiredState, Target
 from imagesync.execute import NOT_STARTED, WAITING, Outcome, apply_plan
-from imagesync.model import DesiredState, Target
-from imagesync.plan import PlanOptions
+from imagesync.plan_model import Plan
+from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
 from support import advance_clock
 

@@ -21,7 +21,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "imagesync"
 SANDBOX = "imagesync.sandbox"
 # Modules both sides may use: they hold no reading of the service of their own.
-NEUTRAL = frozenset({"imagesync.botomodel"})
+NEUTRAL = frozenset({"imagesync.service_model"})
 # Where a sandbox may be started for the command line's `--sandbox STATE_FILE`.
 MAY_START_SANDBOX = frozenset({"imagesync.cli"})
 
@@ -155,7 +155,7 @@ def test_neutral_modules_import_neither_side() -> None:
             "from imagesync.manifest.rules import version_problem\n",
             "imagesync.sandbox.backend (line 1, at module level): `from imagesync.manifest.rules import "
             "version_problem` imports imagesync.manifest.rules: the sandbox may import from imagesync only "
-            "imagesync.botomodel",
+            "imagesync.service_model",
         ),
         (
             "imagesync.sandbox.core",
@@ -164,7 +164,7 @@ def test_neutral_modules_import_neither_side() -> None:
             "imagesync.kinds: the sandbox may import",
         ),
         ("imagesync.cli", "def f():\n    from imagesync.sandbox import running\n", None),
-        ("imagesync.sandbox.core", "from imagesync.botomodel import service_model\n", None),
+        ("imagesync.sandbox.core", "from imagesync.service_model import service_model\n", None),
         ("imagesync.sandbox.core", "from .model import service_model\n", None),
     ],
 )

@@ -20,7 +20,7 @@ import pytest
 
 from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
-from imagesync.plan import PlanOptions
+from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
 
 ACCOUNT = "111111111111"

@@ -14,14 +14,14 @@ from typing import Any
 
 from imagesync import __version__
 from imagesync.aws import CallCounter, Connector
-from imagesync.changes import FORMAT_VERSION, Plan, qualified
+from imagesync.desired import DesiredState
 from imagesync.errors import UserError
 from imagesync.execute import DEFAULT_POLL_INTERVAL, Outcome, Progress, apply_plan
 from imagesync.lock import lock_id, make_lock
 from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError, Problem
-from imagesync.model import DesiredState
-from imagesync.plan import PlanOptions, make_plan, selected_targets
+from imagesync.plan_model import FORMAT_VERSION, Plan, qualified
+from imagesync.planner import PlanOptions, make_plan, selected_targets
 from imagesync.render import json as render_json
 
 

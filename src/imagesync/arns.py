@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from imagesync.botomodel import region_partition
+from imagesync.service_model import region_partition
 
 SERVICE = "imagebuilder"
 

@@ -35,9 +35,9 @@ import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 
+from imagesync.desired import Target
 from imagesync.errors import ImagesyncError, PermanentError, TransientError, UserError
 from imagesync.logs import get_logger
-from imagesync.model import Target
 
 log = get_logger(__name__)
 

@@ -333,7 +333,7 @@ def _connect(options: Any) -> Iterator[Any]:
 
 
 def _plan_options(args: argparse.Namespace) -> Any:
-    from imagesync.plan import PlanOptions
+    from imagesync.planner import PlanOptions
 
     return PlanOptions(
         targets=tuple(args.target),

@@ -13,9 +13,9 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from imagesync.changes import DiffItem, dotted
 from imagesync.kinds import REGISTRY
 from imagesync.manifest import awstoe
+from imagesync.plan_model import DiffItem, dotted
 
 
 def normalize(kind: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,12 @@ from typing import Any
 
 from imagesync import arns, versioning
 from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
-from imagesync.changes import (
+from imagesync.desired import DesiredState
+from imagesync.kinds import REGISTRY, Kind
+from imagesync.kinds.base import Awaited
+from imagesync.live import owns
+from imagesync.logs import get_logger
+from imagesync.plan_model import (
     CREATE,
     DELETE,
     DELETE_VERSIONS,
@@ -37,11 +42,6 @@ from imagesync.changes import (
     ResourceChange,
     TargetPlan,
 )
-from imagesync.kinds import REGISTRY, Kind
-from imagesync.kinds.base import Awaited
-from imagesync.live import owns
-from imagesync.logs import get_logger
-from imagesync.model import DesiredState
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagesync import arns, botomodel, versioning
+from imagesync import arns, service_model, versioning
 from imagesync.arns import arn_name
 from imagesync.aws import Backoff, CallCounter, call, list_all
 from imagesync.kinds import REGISTRY, Kind
@@ -298,5 +298,5 @@ def _read_one(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:
 
 def _create_fields(kind: Kind, item: dict[str, Any]) -> dict[str, Any]:
     """The live object restricted to what its Create call accepts, minus service-owned fields."""
-    members = botomodel.input_members(kind.create_op)
+    members = service_model.input_members(kind.create_op)
     return {k: v for k, v in item.items() if k in members and k not in READ_ONLY and k != "clientToken"}

@@ -28,11 +28,11 @@ from botocore.validate import ParamValidator
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from imagesync.desired import Address, DesiredState
 from imagesync.kinds import REGISTRY
 from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError
 from imagesync.manifest.schemas import KIND_FILES, load_schema
-from imagesync.model import Address, DesiredState
 from imagesync.sandbox.model import service_model
 from imagesync.sandbox.validation import validate_input
 

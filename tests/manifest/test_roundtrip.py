@@ -21,11 +21,11 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 
+from imagesync.desired import Address, DesiredState, Resource, Target
 from imagesync.kinds import REGISTRY, thaw
 from imagesync.kinds.base import IMAGESYNC_FIELDS
 from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError
-from imagesync.model import Address, DesiredState, Resource, Target
 from imagesync.sandbox.errors import SandboxError
 from imagesync.sandbox.model import service_model
 from imagesync.sandbox.validation import validate_input

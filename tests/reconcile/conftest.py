@@ -26,10 +26,10 @@ import yaml
 
 from imagesync import api
 from imagesync.aws import CallCounter, ConnectOptions, Connector
-from imagesync.changes import Plan, ResourceChange
 from imagesync.cli import main as cli_main
 from imagesync.execute import Outcome
-from imagesync.plan import PlanOptions
+from imagesync.plan_model import Plan, ResourceChange
+from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, Sandbox, running
 
 REPO = Path(__file__).resolve().parents[2]

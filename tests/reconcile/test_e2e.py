@@ -21,8 +21,8 @@ import jsonschema
 import pytest
 
 from imagesync.aws import CallCounter
-from imagesync.changes import Plan
 from imagesync.execute import client_token
+from imagesync.plan_model import Plan
 from imagesync.sandbox.validation import validate_input
 
 from .conftest import (

@@ -39,7 +39,7 @@ from file_opens import FileOpens
 from imagesync import api, cli
 from imagesync.aws import ApiUnavailable, Backoff, CallCounter, ConnectOptions, Connector, call
 from imagesync.lock import FileLock, LockHeld, default_lock_dir
-from imagesync.plan import PlanOptions
+from imagesync.planner import PlanOptions
 from imagesync.sandbox import protocol as sandbox_protocol
 from imagesync.sandbox import running
 from imagesync.sandbox.faults import Fault, FaultConfig, FaultInjector
@@ -64,7 +64,7 @@ sys.stdin.read()
 WARM_CLI = """\
 import sys
 import boto3
-import imagesync.api, imagesync.aws, imagesync.execute, imagesync.live, imagesync.plan
+import imagesync.api, imagesync.aws, imagesync.execute, imagesync.live, imagesync.planner
 import imagesync.render.json, imagesync.render.text
 from imagesync.cli import main
 boto3.client('imagebuilder', region_name='us-east-1', endpoint_url='http://127.0.0.1:9',
@@ -81,7 +81,7 @@ sys.exit(main(sys.argv[1:]))
 ZYGOTE = """\
 import os, sys
 import boto3
-import imagesync.api, imagesync.aws, imagesync.execute, imagesync.live, imagesync.plan
+import imagesync.api, imagesync.aws, imagesync.execute, imagesync.live, imagesync.planner
 import imagesync.render.json, imagesync.render.text
 from imagesync.cli import main
 boto3.client('imagebuilder', region_name='us-east-1', endpoint_url='http://127.0.0.1:9',

@@ -22,7 +22,7 @@ from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
 from imagesync.errors import UserError
 from imagesync.lock import DynamoDBLock, LockInfo
-from imagesync.plan import PlanOptions
+from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
 
 ACCOUNT = "111111111111"

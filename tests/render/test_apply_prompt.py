@@ -18,7 +18,7 @@ from pathlib import Path
 
 from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
-from imagesync.plan import PlanOptions
+from imagesync.planner import PlanOptions
 from imagesync.render import text
 from imagesync.sandbox import running
 

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from imagesync.changes import (
+from imagesync.plan_model import (
     CREATE,
     DELETE,
     DELETE_VERSIONS,
@@ -1034,7 +1034,7 @@ def _imports(path: Path) -> set[str]:
 def test_renderers_import_only_the_plan_model() -> None:
     files = sorted(RENDER_DIR.glob("*.py"))
     assert {f.name for f in files} >= {"__init__.py", "text.py", "json.py", "mask.py"}
-    allowed_own = {"imagesync.changes", "imagesync.render.mask"}
+    allowed_own = {"imagesync.plan_model", "imagesync.render.mask"}
     for path in files:
         for module in _imports(path):
             top = module.split(".")[0]
@@ -1042,6 +1042,6 @@ def test_renderers_import_only_the_plan_model() -> None:
                 assert module in allowed_own, f"{path.name} imports {module}"
             else:
                 assert top in sys.stdlib_module_names or top == "__future__", f"{path.name} imports {module}"
-    assert {m for m in _imports(RENDER_DIR / "mask.py") if m.startswith("imagesync")} <= {"imagesync.changes"}
+    assert {m for m in _imports(RENDER_DIR / "mask.py") if m.startswith("imagesync")} <= {"imagesync.plan_model"}
     init = ast.parse((RENDER_DIR / "__init__.py").read_text(encoding="utf-8"))
     assert len(init.body) == 1 and isinstance(init.body[0], ast.Expr)  # docstring only

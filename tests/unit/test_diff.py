@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagesync.changes import DiffItem
 from imagesync.diff import diff, document_diff, normalize
 from imagesync.manifest.awstoe import load_document
+from imagesync.plan_model import DiffItem
 
 PIPELINE = {
     "imageRecipeArn": "arn:aws:imagebuilder:us-east-1:111111111111:image-recipe/base/1.0.0",

@@ -8,7 +8,7 @@ import pytest
 
 from imagesync import api
 from imagesync.aws import CallCounter, ConnectOptions, Connector
-from imagesync.plan import PlanOptions
+from imagesync.planner import PlanOptions
 from imagesync.sandbox import running
 
 PROJECT = "project: noop\ntargets:\n  - name: t1\n    region: us-east-1\n    account: '111111111111'\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imagesync.changes import (
+from imagesync.diff import document_diff
+from imagesync.manifest.awstoe import load_document
+from imagesync.plan_model import (
     DELETE,
     DELETE_VERSIONS,
     PUBLISH,
@@ -15,8 +17,6 @@ from imagesync.changes import (
     VersionChange,
     parse_path,
 )
-from imagesync.diff import document_diff
-from imagesync.manifest.awstoe import load_document
 
 TOKEN = "ghp_0123456789abcdefSECRET"
 

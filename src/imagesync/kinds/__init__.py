@@ -63,7 +63,8 @@ class Registry:
 
 
 # The one list of kinds: each module under imagesync.kinds that defines a `KIND`. Adding a kind is
-# a module and a line here (plus its generated schema); nothing else names kinds.
+# a module and a line here (plus its generated schema); nothing else names kinds. See
+# docs/architecture.md, "Adding a kind".
 MODULES = (
     "component",
     "workflow",

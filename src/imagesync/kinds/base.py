@@ -1,7 +1,8 @@
 """What every resource kind declares: its API nouns, whether it is versioned, where references go.
 
 Each kind lives in its own module and builds a `Kind`; `imagesync.kinds.REGISTRY` lists them
-explicitly. Lower layers only: kinds import nothing from plan, execute or cli.
+explicitly. Lower layers only: kinds import nothing from the planner, the executor or the CLI.
+docs/architecture.md describes what a `Kind` declares and who reads each declaration.
 """
 
 from __future__ import annotations

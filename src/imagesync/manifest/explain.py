@@ -15,8 +15,8 @@ from typing import Any
 
 import jsonschema
 
-from imagesync.changes import dotted
 from imagesync.manifest.problems import did_you_mean
+from imagesync.plan_model import dotted
 
 Sensitive = Callable[[str], bool]
 

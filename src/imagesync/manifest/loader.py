@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from imagesync.changes import dotted, is_under, parse_path
+from imagesync.desired import Address, DesiredState, Project, Reference, Resource, Target
 from imagesync.errors import Location
 from imagesync.kinds import REGISTRY, arn_name, freeze
 from imagesync.manifest import awstoe, rules
@@ -29,7 +29,7 @@ from imagesync.manifest.explain import explain
 from imagesync.manifest.problems import Problems, did_you_mean
 from imagesync.manifest.schemas import KIND_FILES, validator
 from imagesync.manifest.yamlloc import Located, NotRegularFile, check_regular, load_file, load_text, read_regular
-from imagesync.model import Address, DesiredState, Project, Reference, Resource, Target
+from imagesync.plan_model import dotted, is_under, parse_path
 
 API_VERSION = "imagesync/v1"
 PROJECT_FILE = "imagesync.yaml"

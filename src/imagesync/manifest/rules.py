@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeGuard
 
+from imagesync.desired import Resource
 from imagesync.errors import Location
 from imagesync.kinds import thaw
 from imagesync.manifest.problems import Problems
 from imagesync.manifest.yamlloc import Located
-from imagesync.model import Resource
 from imagesync.versioning import MAX_NODE
 
 # botocore's ResourceName pattern, which every kind's `name` member uses.

@@ -1,4 +1,4 @@
 """Renderers for the plan model: `text` (Terraform-like, for people) and `json` (the saved plan).
 
-Renderers read only `imagesync.changes` and mask sensitive values with `render.mask`.
+Renderers read only `imagesync.plan_model` and mask sensitive values with `render.mask`.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from imagesync.changes import Plan, ResourceChange
+from imagesync.plan_model import Plan, ResourceChange
 from imagesync.render.mask import mask_diff_value, mask_document
 
 

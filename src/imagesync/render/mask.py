@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imagesync.changes import is_under, parse_path
+from imagesync.plan_model import is_under, parse_path
 
 __all__ = ["SENSITIVE", "is_masked", "is_under", "mask_at", "mask_diff_value", "mask_document", "parse_path"]
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from imagesync.changes import (
+from imagesync.plan_model import (
     CREATE,
     DELETE,
     DELETE_VERSIONS,

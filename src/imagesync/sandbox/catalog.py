@@ -59,9 +59,9 @@ from typing import Any
 
 import yaml
 
-from imagesync.botomodel import region_partition
 from imagesync.sandbox.documents import component_parameters, component_type, workflow_parameters
 from imagesync.sandbox.errors import SandboxError
+from imagesync.service_model import region_partition
 
 Record = dict[str, Any]
 

@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from imagesync.botomodel import region_partition
 from imagesync.sandbox import catalog, sharing
 from imagesync.sandbox.clock import Clock
 from imagesync.sandbox.errors import SandboxError, not_implemented
 from imagesync.sandbox.model import service_model
+from imagesync.service_model import region_partition
 
 ACCOUNT = "123456789012"
 MAX_NODE = 1073741823

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from imagesync.botomodel import partition_regions as botocore_partition_regions
-from imagesync.botomodel import region_partition
 from imagesync.sandbox.errors import SandboxError
+from imagesync.service_model import partition_regions as botocore_partition_regions
+from imagesync.service_model import region_partition
 
 Record = dict[str, Any]
 

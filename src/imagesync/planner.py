@@ -20,21 +20,7 @@ from typing import Any
 
 from imagesync import __version__, arns, versioning
 from imagesync.aws import CallCounter, Connector
-from imagesync.changes import (
-    CREATE,
-    DELETE,
-    DELETE_VERSIONS,
-    NO_OP,
-    PUBLISH,
-    UPDATE,
-    ApiCall,
-    Conflict,
-    DiffItem,
-    Plan,
-    ResourceChange,
-    TargetPlan,
-    VersionChange,
-)
+from imagesync.desired import Address, DesiredState, Resource, Target
 from imagesync.diff import diff, document_diff, normalize
 from imagesync.errors import UserError
 from imagesync.kinds import REGISTRY, Kind, arn_name, thaw
@@ -53,7 +39,21 @@ from imagesync.live import (
 from imagesync.logs import get_logger
 from imagesync.manifest.awstoe import load_document
 from imagesync.manifest.loader import sensitive_paths
-from imagesync.model import Address, DesiredState, Resource, Target
+from imagesync.plan_model import (
+    CREATE,
+    DELETE,
+    DELETE_VERSIONS,
+    NO_OP,
+    PUBLISH,
+    UPDATE,
+    ApiCall,
+    Conflict,
+    DiffItem,
+    Plan,
+    ResourceChange,
+    TargetPlan,
+    VersionChange,
+)
 
 log = get_logger(__name__)
 
