@@ -579,7 +579,7 @@ def test_good_component_arn_and_parent_image(files: dict[str, str], tmp_path: Pa
             "neither",
             {"pipelines.yaml": pipeline(recipe="  description: no recipe")},
             "pipelines.yaml:5:1",
-            "a pipeline needs exactly one recipe",
+            "an image pipeline needs exactly one recipe",
         ),
     ]
 )

@@ -274,3 +274,27 @@ def test_an_image_naming_a_missing_recipe_is_refused_with_its_location(sandbox: 
     assert result.returncode == 1
     assert "image.yaml:5:" in result.stderr and "nowhere" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda text: text.replace("  infrastructureConfigurationArn:", "  containerRecipeArn: {ref: web}\n"
+                                      "  infrastructureConfigurationArn:"),
+            "an image builds from exactly one recipe: set imageRecipeArn or containerRecipeArn, not both",
+        ),
+        (
+            lambda text: text.replace("  imageRecipeArn: {ref: web}\n", ""),
+            "an image needs exactly one recipe",
+        ),
+    ],
+    ids=["both-recipes", "no-recipe"],
+)
+def test_an_image_needs_exactly_one_recipe(sandbox: RunningSandbox, tmp_path: Path, edit: Any, message: str) -> None:
+    root = write_estate(tmp_path / "estate")
+    (root / "image.yaml").write_text(edit(IMAGE))
+    result = cli(sandbox, "plan", str(root), cwd=root)
+    assert result.returncode == 1
+    assert "image.yaml:" in result.stdout + result.stderr and message in result.stdout + result.stderr
+    assert sandbox.stats()["operations"] == {}  # refused before anything is read

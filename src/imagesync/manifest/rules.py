@@ -59,7 +59,7 @@ def check(resources: Mapping[tuple[str, str, str], Resource], manifests: Iterabl
         _name(ctx)
         if resource.kind_info.versioned:
             _version(ctx)
-        for rule in _SERVICE_RULES.get(resource.kind, ()):
+        for rule in (*_EVERY_KIND_RULES, *_SERVICE_RULES.get(resource.kind, ())):
             rule(ctx)
 
 
@@ -249,16 +249,26 @@ def registry_image_problem(text: str) -> str | None:
 # --- pipelines and schedules ---------------------------------------------------------------------
 
 
-def _pipeline(ctx: _Context) -> None:
+def _one_recipe(ctx: _Context) -> None:
+    """Whatever builds images (a pipeline, an image) builds from exactly one recipe, image or
+    container: the service refuses both or none. It applies to every kind that takes both."""
+    if not {"imageRecipeArn", "containerRecipeArn"} <= {ref.path[0] for ref in ctx.resource.kind_info.refs}:
+        return
     spec = ctx.resource.spec
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", ctx.resource.kind).lower()
+    what = f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
     image, container = "imageRecipeArn" in spec, "containerRecipeArn" in spec
     if image and container:
         ctx.add(
             ("containerRecipeArn",),
-            "a pipeline builds from exactly one recipe: set imageRecipeArn or containerRecipeArn, not both",
+            f"{what} builds from exactly one recipe: set imageRecipeArn or containerRecipeArn, not both",
         )
     elif not image and not container:
-        ctx.add((), "a pipeline needs exactly one recipe: set imageRecipeArn (e.g. {ref: base}) or containerRecipeArn")
+        ctx.add((), f"{what} needs exactly one recipe: set imageRecipeArn (e.g. {{ref: base}}) or containerRecipeArn")
+
+
+def _pipeline(ctx: _Context) -> None:
+    spec = ctx.resource.spec
     schedule = spec.get("schedule")
     if not isinstance(schedule, Mapping):
         return
@@ -590,6 +600,9 @@ def _distributions(ctx: _Context) -> None:
             continue
         seen[region] = i
 
+
+# Rules that apply to every kind whose fields they concern.
+_EVERY_KIND_RULES: tuple[Callable[[_Context], None], ...] = (_one_recipe,)
 
 # The service's field rules that go beyond the schema, per kind that has any (a kind without an
 # entry has none).
