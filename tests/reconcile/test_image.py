@@ -298,3 +298,42 @@ def test_an_image_needs_exactly_one_recipe(sandbox: RunningSandbox, tmp_path: Pa
     assert result.returncode == 1
     assert "image.yaml:" in result.stdout + result.stderr and message in result.stdout + result.stderr
     assert sandbox.stats()["operations"] == {}  # refused before anything is read
+
+
+CONTAINER = """\
+apiVersion: imagesync/v1
+kind: ContainerRecipe
+metadata: {name: api}
+spec:
+  version: 1.0.0
+  containerType: DOCKER
+  parentImage: public.ecr.aws/amazonlinux/amazonlinux:2023
+  components:
+    - ref: hello
+  dockerfileTemplateData: |
+    FROM {{{ imagebuilder:parentImage }}}
+    {{{ imagebuilder:environments }}}
+    {{{ imagebuilder:components }}}
+  targetRepository: {service: ECR, repositoryName: golden/api}
+---
+apiVersion: imagesync/v1
+kind: Image
+metadata: {name: api-image}
+spec:
+  containerRecipeArn: {ref: api}
+  infrastructureConfigurationArn: {ref: build}
+"""
+
+
+def test_a_container_image_reports_its_image_uris(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    root = write_estate(tmp_path / "estate", image=False)
+    (root / "container.yaml").write_text(CONTAINER)
+    applied = cli(sandbox, "apply", str(root), "--auto-approve", "--format", "json", *POLL, cwd=root)
+    assert applied.returncode == 0, applied.stderr
+    [outcome] = [o for o in json.loads(applied.stdout)["outcomes"] if o["address"] == "Image/api-image"]
+    [build] = image_builds(sandbox)
+    [container] = build["outputResources"]["containers"]
+    assert container["region"] == REGION and container["imageUris"]
+    assert outcome["outputs"] == {REGION: container["imageUris"]}
+    assert all(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/golden/api:" in uri for uri in container["imageUris"])
+    assert change_of(plan_json(sandbox, root), "Image/api-image")["outputs"] == {REGION: container["imageUris"]}
