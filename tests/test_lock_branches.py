@@ -237,6 +237,24 @@ def test_a_reader_between_the_holders_flock_and_its_write_still_names_the_holder
         os.close(holder_fd)
 
 
+def test_a_held_lock_whose_file_was_removed_by_hand_is_still_refused_without_a_holder(
+    tmp_path: Path, at_call: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock_module, "_HOLDER_READ_GRACE", 0.0)  # one look at the details, no waiting
+    directory = tmp_path / "locks"
+    path = lock_path(directory, LOCK_ID)
+    holder = FileLock(directory, LOCK_ID)
+    holder.acquire("apply")
+    try:
+        # Refused by the flock; then, before the refusal reads who holds it, someone `rm`s the file.
+        at_call("open", lambda args: os.fspath(args[0]) == str(path) and args[1] == "r", lambda _: path.unlink())
+        with pytest.raises(LockHeld, match="another process \\(its details are not recorded\\)") as caught:
+            FileLock(directory, LOCK_ID).acquire("second")
+        assert caught.value.holder is None
+    finally:
+        holder.release()
+
+
 def test_unlock_of_a_foreign_lock_file_removes_it_and_names_nobody(tmp_path: Path) -> None:
     directory = tmp_path / "locks"
     directory.mkdir()
