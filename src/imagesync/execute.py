@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagesync import arns, versioning
-from imagesync.aws import ApiError, ApiUnavailable, Backoff, CallCounter, Connector, call, list_all
+from imagesync.aws import ApiError, Backoff, CallCounter, Connector, call, list_all
 from imagesync.desired import DesiredState
+from imagesync.errors import ImagesyncError
 from imagesync.kinds import REGISTRY, Kind
 from imagesync.kinds.base import Awaited
 from imagesync.live import owns
@@ -163,6 +164,10 @@ class _TargetRunner:
         self.sleep = sleep
         self.outcomes: dict[int, Outcome] = {}
         self._lock = threading.Lock()
+        # Changes waiting for work they started (a build) hold a worker but not a parallelism
+        # slot; one starting to wait completes `_wake`, so the scheduler fills its slot at once.
+        self._awaiting = 0
+        self._wake: Future[None] = Future()
 
     def run(self) -> list[Outcome]:
         pending = list(self.plan.pending)
@@ -196,7 +201,8 @@ class _TargetRunner:
         deps = {i: [by_address[d] for d in pending[i].depends_on if d in by_address] for i in order}
         waiting = list(order)
         running: dict[Future[None], int] = {}
-        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+        awaited = sum(1 for i in order if REGISTRY[pending[i].kind].awaited is not None)
+        with ThreadPoolExecutor(max_workers=self.parallelism + awaited) as pool:
             while waiting or running:
                 progressed = False
                 for i in list(waiting):
@@ -220,7 +226,7 @@ class _TargetRunner:
                             ),
                         )
                         progressed = True
-                    elif all(s is not None for s in states) and len(running) < self.parallelism:
+                    elif all(s is not None for s in states) and len(running) - self._awaiting < self.parallelism:
                         waiting.remove(i)
                         running[pool.submit(self._execute, i, pending[i])] = i
                         progressed = True
@@ -228,10 +234,14 @@ class _TargetRunner:
                     if not progressed:  # unreachable for an acyclic plan; never spin
                         raise RuntimeError(f"plan for {self.plan.target} has unsatisfiable dependencies")
                     continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                done, _ = wait([*running, self._wake], return_when=FIRST_COMPLETED)
+                with self._lock:
+                    if self._wake.done():
+                        self._wake = Future()
                 for future in done:
-                    running.pop(future)
-                    future.result()
+                    if future in running:
+                        running.pop(future)
+                        future.result()
 
     def _cancelled(self, index: int, change: ResourceChange) -> bool:
         """True, with a `not-started` outcome recorded, when cancellation came before `change` began."""
@@ -277,7 +287,7 @@ class _TargetRunner:
                         kept += 1  # still referenced: retention keeps it
                         continue
                     raise
-        except (ApiError, ApiUnavailable) as err:
+        except ImagesyncError as err:  # API errors, and credentials that could not be refreshed
             self._record(
                 index,
                 Outcome(
@@ -299,7 +309,7 @@ class _TargetRunner:
             arn = str(made.get(kind.create_arn_member, ""))
             try:
                 finished = self._await(change, kind, awaited, arn, started)
-            except (ApiError, ApiUnavailable) as err:
+            except ImagesyncError as err:
                 detail = f"{arn}: reading its state failed: {change.scrub(str(err))}"
                 finished = _Finished(FAILED, detail, None, code=getattr(err, "code", None))
             if finished.status == FAILED:
@@ -337,6 +347,26 @@ class _TargetRunner:
         far as imagesync is concerned, and the next plan reads how it ended.
         """
         sleep = self.sleep or (self.cancel.wait if self.cancel is not None else time.sleep)
+        with self._lock:
+            self._awaiting += 1
+            wake = self._wake
+        if not wake.done():
+            wake.set_result(None)
+        try:
+            return self._poll(change, kind, awaited, arn, started, sleep)
+        finally:
+            with self._lock:
+                self._awaiting -= 1
+
+    def _poll(
+        self,
+        change: ResourceChange,
+        kind: Kind,
+        awaited: Awaited,
+        arn: str,
+        started: float,
+        sleep: Callable[[float], Any],
+    ) -> _Finished:
         seen = ""
         while True:
             resource = self._call(kind.get_op, {kind.arn_member: arn}).get(kind.get_key) or {}
@@ -356,9 +386,14 @@ class _TargetRunner:
                 log.info("waiting", target=self.plan.target, address=change.address, state=state)
                 if self.on_progress is not None:
                     self.on_progress(outcome)
-            if self.cancel is not None and self.cancel.is_set():
+            if self._stop_waiting():
                 return _Finished(CREATED, f"{arn} still {state}: no longer waiting (interrupted)", None)
             sleep(self.poll_interval)
+            if self._stop_waiting():  # woken by the interrupt: no further read
+                return _Finished(CREATED, f"{arn} still {state}: no longer waiting (interrupted)", None)
+
+    def _stop_waiting(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return call(

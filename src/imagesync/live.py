@@ -185,12 +185,11 @@ def read_live(
                     res.body = _create_fields(kind, item)
                 elif arn_name(item["name"]) in wanted_names:
                     gets.append((res, kind, item["arn"]))
-    readers: list[tuple[Kind, list[dict[str, Any]], frozenset[str], Mapping[str, Mapping[str, Any]]]] = []
+    readers: list[tuple[Kind, list[dict[str, Any]], frozenset[str] | None, Mapping[str, Mapping[str, Any]]]] = []
     for kind, items in zip(kinds, listed, strict=True):
         if kind.reader is not None:
-            # The reader finds what the desired specs reference itself; pruning needs the rest too.
-            related = {key for (k, key) in state.resources if k in kind.depends_on_kinds} if thorough else set()
-            readers.append((kind, items, frozenset(related), (specs or {}).get(kind.name, {})))
+            # The reader finds what the desired specs reference itself; pruning reads everything.
+            readers.append((kind, items, None if thorough else frozenset(), (specs or {}).get(kind.name, {})))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(pool.map(lambda job: _read_one(api, *job), gets))
         for found in pool.map(lambda r: _read_instances(api, r[0], r[1], r[2], r[3], project), readers):
@@ -210,7 +209,7 @@ def _read_instances(
     api: Any,
     kind: Kind,
     items: list[dict[str, Any]],
-    related: frozenset[str],
+    related: frozenset[str] | None,
     specs: Mapping[str, Mapping[str, Any]],
     project: str | None,
 ) -> list[LiveResource]:

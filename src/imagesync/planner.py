@@ -469,7 +469,9 @@ class _TargetPlanner:
             reason = f"the last build ({live_res.arn}) ended {live_res.state}; building again"
         else:
             reason = self._cascade_reason(res) or "manifest changed"
-        self.planned[res.address] = kind.arn_base(self.target.region, self.account, res.name, res.spec)
+        # Its ARN is the service's to choose (the recipe's name, version and a build number): known
+        # after apply. Nothing references an image today; a reference would read this marker.
+        self.planned[res.address] = f"(the {res.address} built by this apply)"
         self.moved[res.address] = "rebuilt"
         self.changes.append(
             self._change(
@@ -608,14 +610,15 @@ def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str, pars
 
 
 def _fingerprint(live_res: LiveResource) -> str:
-    return versioning.content_hash(
-        {
-            "arn": live_res.arn,
-            "tags": live_res.tags,
-            "body": live_res.body,
-            "versions": [(v.version, v.tags, v.document) for v in live_res.versions],
-        }
-    )
+    seen: dict[str, Any] = {
+        "arn": live_res.arn,
+        "tags": live_res.tags,
+        "body": live_res.body,
+        "versions": [(v.version, v.tags, v.document) for v in live_res.versions],
+    }
+    if live_res.instances:  # rebuilt kinds: a build that ends (or a new one) is a change in live state
+        seen.update(instances=live_res.instances, state=live_res.state, outputs=live_res.outputs)
+    return versioning.content_hash(seen)
 
 
 def _sensitive_paths(res: Resource) -> tuple[str, ...]:

@@ -337,3 +337,97 @@ def test_a_container_image_reports_its_image_uris(sandbox: RunningSandbox, tmp_p
     assert outcome["outputs"] == {REGION: container["imageUris"]}
     assert all(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/golden/api:" in uri for uri in container["imageUris"])
     assert change_of(plan_json(sandbox, root), "Image/api-image")["outputs"] == {REGION: container["imageUris"]}
+
+
+def test_builds_waited_for_do_not_hold_parallelism_slots(tmp_path: Path) -> None:
+    """With --parallelism 2, three images all start building at once: a change waiting for its
+    build leaves its slot to the next change. The sandbox clock stands still, so no build can end
+    before the test moves it."""
+    from support import advance_clock, wait_until
+
+    root = write_estate(tmp_path / "estate", image=False)
+    (root / "images.yaml").write_text(
+        "\n---\n".join(IMAGE.replace("web-ami", f"web-ami-{n}") for n in range(3))
+    )
+    with running(build_minutes=1, clock_speed=0) as sb:
+        args = ["apply", str(root), "--auto-approve", "--parallelism", "2", *POLL, "--sandbox", sb.endpoint_url]
+        proc = subprocess.Popen([sys.executable, "-m", "imagesync", *args], cwd=root, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: sb.stats()["operations"].get("CreateImage", 0) == 3 or proc.poll() is not None,
+                       "all three builds are started")
+            assert proc.poll() is None  # none has finished: every build is still running
+            assert {b["state"]["status"] for b in image_builds(sb)} <= {"PENDING", "BUILDING"}
+            advance_clock(sb.endpoint_url, 3600)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert len(image_builds(sb)) == 3 and out.count("[+] dev: Image/web-ami-") == 3
+
+
+def test_a_deprecated_image_is_still_built(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """A lifecycle policy deprecating the build does not make imagesync build it again."""
+    root = write_estate(tmp_path / "estate")
+    assert cli(sandbox, "apply", str(root), "--auto-approve", *POLL, cwd=root).returncode == 0
+    [build] = image_builds(sandbox)
+    client(sandbox).start_resource_state_update(resourceArn=build["arn"], state={"status": "DEPRECATED"})
+    plan = plan_json(sandbox, root)
+    assert change_of(plan, "Image/web-ami")["change"]["actions"] == ["no-op"]
+    assert plan["summary"]["create"] == 0
+
+
+def test_prune_finds_builds_of_a_recipe_imagesync_does_not_manage(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """An image built from a recipe given by ARN (made by hand here) is found and deleted by --prune
+    once its manifest is gone, although no managed recipe carries its name."""
+    root = write_estate(tmp_path / "estate")
+    ib = client(sandbox)
+    handmade = ib.create_image_recipe(
+        name="handmade", semanticVersion="1.0.0",
+        parentImage=f"arn:aws:imagebuilder:{REGION}:aws:image/amazon-linux-2023-x86/x.x.x",
+        components=[{"componentArn": f"arn:aws:imagebuilder:{REGION}:aws:component/update-linux/x.x.x"}],
+    )["imageRecipeArn"]
+    (root / "image.yaml").write_text(IMAGE.replace("{ref: web}", handmade))
+    assert cli(sandbox, "apply", str(root), "--auto-approve", *POLL, cwd=root).returncode == 0
+    [build] = image_builds(sandbox)
+    assert "/handmade/1.0.0/1" in build["arn"]
+    assert change_of(plan_json(sandbox, root), "Image/web-ami")["change"]["actions"] == ["no-op"]
+
+    write_estate(root, image=False)
+    assert change_of(plan_json(sandbox, root, "--prune"), "Image/web-ami")["change"]["actions"] == ["delete"]
+    assert cli(sandbox, "apply", str(root), "--auto-approve", "--prune", *POLL, cwd=root).returncode == 0
+    assert image_builds(sandbox) == []
+    assert ib.get_image_recipe(imageRecipeArn=handmade)["imageRecipe"]["name"] == "handmade"  # not ours: kept
+
+
+def test_a_saved_plan_is_refused_once_a_build_it_read_has_ended(tmp_path: Path) -> None:
+    """A build that ends between plan and apply is live state changing, and said so."""
+    import signal
+
+    from support import advance_clock, wait_until
+
+    root = write_estate(tmp_path / "estate")
+    with running(build_minutes=1, clock_speed=0) as sb:
+        args = ["apply", str(root), "--auto-approve", *POLL, "--sandbox", sb.endpoint_url]
+        proc = subprocess.Popen([sys.executable, "-m", "imagesync", *args], cwd=root, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        wait_until(lambda: "waiting" in stdout.readline() or proc.poll() is not None, "the apply waits for the build")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        [build] = image_builds(sb)
+        assert build["state"]["status"] in ("PENDING", "BUILDING")  # the build goes on
+
+        saved = root / "plan.json"
+        planned = cli(sb, "plan", str(root), "--out", str(saved), cwd=root)
+        assert planned.returncode == 0, planned.stderr
+        assert json.loads(saved.read_text())["applyable"] is False  # nothing to do while it builds
+        write_estate(root, greeting="changed")  # something to apply, so the plan file is applyable
+        assert cli(sb, "plan", str(root), "--out", str(saved), cwd=root).returncode == 0
+        advance_clock(sb.endpoint_url, 3600)
+        refused = cli(sb, "apply", str(saved), cwd=root)
+        assert refused.returncode == 1
+        assert "live state changed since the plan was saved" in refused.stderr and "Image/web-ami" in refused.stderr

@@ -68,10 +68,11 @@ Resolver = Callable[[str, str, str], str]
 NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
 
 # A kind's own live reader (see `Kind.reader`): reader(api, list items, related, specs) -> what
-# exists. `related` holds the names of live and desired resources of the kinds it references;
-# `specs` the desired specs of its own kind, by name.
+# exists. `specs` are the desired specs of its own kind, by name; `related` is None when every
+# listed item must be read (pruning looks for instances whose manifest is gone), otherwise the
+# names of other items worth reading beyond those the specs reference (none today).
 Api = Callable[[str, dict[str, Any]], dict[str, Any]]
-Reader = Callable[[Api, list[dict[str, Any]], frozenset[str], Mapping[str, Mapping[str, Any]]], list["Instance"]]
+Reader = Callable[[Api, list[dict[str, Any]], frozenset[str] | None, Mapping[str, Mapping[str, Any]]], list["Instance"]]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from imagesync.kinds.ownership import ADDRESS_TAG
 
 NAME = "Image"
 _RECIPES = ("imageRecipeArn", "containerRecipeArn")
+# Built: lifecycle policies may deprecate or disable an image later; it is not built again for that.
+_READY = frozenset({"AVAILABLE", "DEPRECATED", "DISABLED"})
 
 
 def outputs(image: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,14 +46,15 @@ def _recipe_name(spec: Mapping[str, Any]) -> str | None:
 
 
 def read(
-    api: Api, versions: list[dict[str, Any]], related: frozenset[str], specs: Mapping[str, Mapping[str, Any]]
+    api: Api, versions: list[dict[str, Any]], related: frozenset[str] | None, specs: Mapping[str, Mapping[str, Any]]
 ) -> list[Instance]:
-    """The builds imagesync made: every build of each image version named like a recipe that a
-    desired image (or, when pruning, any recipe) uses, whose address tag names an Image."""
-    names = set(related) | {n for n in map(_recipe_name, specs.values()) if n}
+    """The builds imagesync made, by their address tag: every build of each image version named
+    like a recipe a desired image uses, or (`related` None, when pruning) of every image version,
+    so builds of a removed manifest are found whatever recipe they came from."""
+    names = {n for n in map(_recipe_name, specs.values()) if n}
     found = []
     for version in versions:
-        if arn_name(str(version.get("name", ""))) not in names:
+        if related is not None and arn_name(str(version.get("name", ""))) not in names | related:
             continue
         params: dict[str, Any] = {"imageVersionArn": version["arn"], "maxResults": 25}
         while True:
@@ -61,13 +64,14 @@ def read(
                 kind, _, name = str(tags.get(ADDRESS_TAG, "")).partition("/")
                 if kind != NAME or not name:
                     continue
+                state = str((build.get("state") or {}).get("status", ""))
                 found.append(
                     Instance(
                         name=name,
                         arn=str(build["arn"]),
                         tags=tags,
-                        state=str((build.get("state") or {}).get("status", "")),
-                        outputs=outputs(build),
+                        state=state,
+                        outputs=outputs(build) if state in _READY else None,  # none until it is built
                         created=str(build.get("dateCreated", "")),
                     )
                 )
@@ -94,13 +98,14 @@ KIND = Kind(
         RefField(("distributionConfigurationArn",), ("DistributionConfiguration",)),
         RefField(("workflows", "*", "workflowArn"), ("Workflow",)),
     ),
-    list_params={"owner": "Self"},
+    # Deprecated images are listed too: a lifecycle policy deprecating a build does not unbuild it.
+    list_params={"owner": "Self", "includeDeprecated": True},
     named=False,
     awaited=Awaited(
         state_path=("state", "status"),
-        # Lifecycle policies may deprecate or disable a built image later: still built, not rebuilt.
-        ready=frozenset({"AVAILABLE", "DEPRECATED", "DISABLED"}),
-        failed=frozenset({"FAILED", "CANCELLED"}),
+        ready=_READY,
+        # A build that failed, was cancelled or was deleted (by a lifecycle policy, say) is built again.
+        failed=frozenset({"FAILED", "CANCELLED", "DELETED"}),
         reason_path=("state", "reason"),
         outputs=outputs,
     ),
