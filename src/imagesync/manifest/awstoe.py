@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from imagesync.errors import Location
 from imagesync.manifest.problems import Problems
 from imagesync.manifest.yamlloc import Located, Path, load_text
@@ -225,16 +227,26 @@ def check_inline_size(text: str, location: Location, problems: Problems) -> None
 def load_document(text: str | None) -> dict[str, Any] | None:
     """A live document's text (as the service returns it) parsed as a mapping, or None when absent,
     not one YAML mapping, or past the loader's limits: another account's document is read with the
-    same alias, size and depth limits as a manifest. Desired documents are parsed once, by the
-    loader (`Resource.document_value`)."""
+    same alias, size and depth limits as a manifest. Desired documents are parsed by the loader
+    (`Resource.document_value`), the same way."""
     if not text:
         return None
     problems = Problems()
     docs = load_text(text, "(live document)", problems)
     if problems.items or len(docs) != 1:
         return None
-    value = docs[0].value
+    value = as_sent(text)
     return value if isinstance(value, dict) else None
+
+
+def as_sent(text: str) -> Any:
+    """A document text that the loader's limits accepted, as YAML's own safe loader reads it
+    (timestamps as dates, keys as typed): the form a document's content hash has always covered,
+    so a document file hashes as it did before the loader kept its own parse."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
 
 
 def component_type(doc_value: Any) -> str:

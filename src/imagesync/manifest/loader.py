@@ -92,7 +92,7 @@ class _Loader:
         for path, (docs, _) in parsed.items():
             for doc in docs:
                 spec = doc.value.get("spec") if isinstance(doc.value, dict) and "apiVersion" in doc.value else None
-                for key in ("documentFile", "dockerfileTemplateFile"):
+                for key in SUPPLIED_BY:
                     ref = spec.get(key) if isinstance(spec, dict) else None
                     for name in self._per_target(project, ref) if isinstance(ref, str) else ():
                         real = _resolved(path.parent / name)
@@ -424,7 +424,8 @@ class _Loader:
             return None, None
         _CHECKS[kind.language](parsed[0], self.problems)
         awstoe.check_inline_size(text, where, self.problems)
-        return text, parsed[0].value
+        # Within the limits just checked; read as the content hash has always read a file.
+        return text, awstoe.as_sent(text)
 
     def _read_relative(
         self, project: Project, target: Target, m: _Manifest, doc: Located, path: tuple[str, ...]
@@ -623,7 +624,7 @@ class _Loader:
 # A file's name stands for its content: `documentFile` supplies `document`, `dockerfileTemplateFile`
 # supplies `dockerfileTemplateData`, so `sensitive: [document]` names the document either way and
 # marking the file sensitive masks what it supplies.
-SUPPLIED_BY = {"documentFile": "document", "dockerfileTemplateFile": "dockerfileTemplateData"}
+SUPPLIED_BY = {k.document.file_field: k.document.inline_field for k in REGISTRY if k.document is not None}
 
 
 # The checker of each document language a kind may declare.
