@@ -263,10 +263,14 @@ def _apply_ref(model: ServiceModel, props: dict[str, Any], owner: Kind, ref: Ref
         member = ref.path[0]
         props[member] = ref_items(model, props[member], owner, ref)
         return
-    node = props
-    for part in ref.path[:-1]:
-        node = node[part]["items"]["properties"] if part != "*" else node
-    node[ref.path[-1]] = ref_or(model, node[ref.path[-1]], ref.kinds)
+    node = props  # the properties of the object the path is at
+    parts = ref.path
+    for i, part in enumerate(parts[:-1]):
+        if part == "*":
+            continue  # taken with the list it follows
+        member = node[part]
+        node = member["items"]["properties"] if parts[i + 1] == "*" else member["properties"]
+    node[parts[-1]] = ref_or(model, node[parts[-1]], ref.kinds)
 
 
 def exactly_one(*members: str) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """How the reconciler names Image Builder resources: ARNs, their name segment, partition and versions.
 
 The one home on the reconciler's side for these readings of the service; the planner computes the
-ARNs it references before the resources exist (`kinds`, `plan`), live reading groups list items by
+ARNs it references before the resources exist (`kinds`, `planner`), live reading groups list items by
 name and version (`live`), and apply tells version ARNs from build ARNs (`execute`). The sandbox
 has its own reading in its own package, on purpose: the two are compared by the tests, never
 shared.

@@ -517,8 +517,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 <= value <= 3600:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"expected a number of seconds from 0 to 3600, got {text!r}")
+    if not 0.01 <= value <= 3600:  # also refuses nan and inf, and 0 (a read loop as fast as it can go)
+        raise argparse.ArgumentTypeError(f"expected a number of seconds from 0.01 to 3600, got {text!r}")
     return value
 
 

@@ -370,7 +370,7 @@ class _RemoteLock(_Lock):
         fails with a code in `answers`, which the lock reads as an answer (a failed condition, a
         missing record), not an error. Any other failure names the table or bucket and the code."""
         try:
-            return call(self.client, operation, params, backoff=self.backoff)
+            return call(self.client, operation, params, backoff=self.backoff, target=f"lock {self.lock_id}")
         except (ApiError, ApiUnavailable) as err:
             if err.code in answers:
                 return None

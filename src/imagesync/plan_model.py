@@ -1,9 +1,10 @@
 """The plan model: what will change, per target and resource, as plain immutable values.
 
-Built by `plan`, executed by `execute`, displayed by `render`. Renderers read only this module.
-Every kind of change is its own action, so nothing downstream reads the human `reason`:
+Built by the planner, executed by `execute`, displayed by `render`. Renderers read only this
+module. Every kind of change is its own action, so nothing downstream reads the human `reason`:
 
-- `create`: the first version of a versioned resource, or a new mutable resource;
+- `create`: the first version of a versioned resource, a new mutable resource, or a new build of
+  a rebuilt one (an image);
 - `publish`: a new version of an existing versioned resource (`version` says which);
 - `update`: a mutable resource changed in place, or tags changed;
 - `delete`: a whole resource, with each version it removes listed in `deleted_versions`;
