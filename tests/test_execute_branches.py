@@ -439,3 +439,23 @@ class _Answer:
 
     status_code: int
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def test_credentials_that_cannot_be_refreshed_fail_the_change_not_the_apply(sb: RunningSandbox, tmp_path: Path) -> None:
+    """A role whose refresh is refused mid-apply (the trust policy changed, say) surfaces from the
+    signing step as imagesync's UserError: the change it struck fails with that message, its
+    dependents are skipped, and the apply still reports every outcome."""
+    from imagesync.errors import UserError
+
+    root = tree(tmp_path / "m", COMPONENT.format(word="hi"), INFRA, RECIPE)
+
+    def refused(**_: Any) -> None:
+        raise UserError("target 'prod': cannot assume role arn:aws:iam::111111111111:role/deploy: AccessDenied")
+
+    with HookedConnector(sb, {"before-call.imagebuilder.CreateComponent": refused}) as connector:
+        plan, desired = planned(root, connector)
+        outcomes = by_address(apply_plan(plan, connector, desired))
+    component, recipe = outcomes["Component/comp1"], outcomes["ImageRecipe/rec1"]
+    assert component.status == "failed" and "cannot assume role" in component.detail
+    assert recipe.status == "skipped" and "Component/comp1" in recipe.detail
+    assert outcomes["InfrastructureConfiguration/infra1"].status == "created"  # an independent branch goes on
