@@ -288,18 +288,8 @@ class _TargetRunner:
                         continue
                     raise
         except ImagesyncError as err:  # API errors, and credentials that could not be refreshed
-            self._record(
-                index,
-                Outcome(
-                    self.plan.target,
-                    change.address,
-                    change.action,
-                    FAILED,
-                    change.scrub(str(err)),  # an API error may quote a parameter, secrets included
-                    getattr(err, "code", None),
-                    time.monotonic() - started,
-                ),
-            )
+            # An API error may quote a parameter, secrets included.
+            self._failed(index, change, change.scrub(str(err)), getattr(err, "code", None), started)
             return
         detail = change.version.next if change.version else ""
         if kept:
@@ -313,18 +303,7 @@ class _TargetRunner:
                 detail = f"{arn}: reading its state failed: {change.scrub(str(err))}"
                 finished = _Finished(FAILED, detail, None, code=getattr(err, "code", None))
             if finished.status == FAILED:
-                self._record(
-                    index,
-                    Outcome(
-                        self.plan.target,
-                        change.address,
-                        change.action,
-                        FAILED,
-                        finished.detail,
-                        finished.code,
-                        time.monotonic() - started,
-                    ),
-                )
+                self._failed(index, change, finished.detail, finished.code, started)
                 return
             detail, outputs = finished.detail, finished.outputs
         self._record(
@@ -339,6 +318,10 @@ class _TargetRunner:
                 outputs=outputs,
             ),
         )
+
+    def _failed(self, index: int, change: ResourceChange, detail: str, code: str | None, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self._record(index, Outcome(self.plan.target, change.address, change.action, FAILED, detail, code, elapsed))
 
     def _await(self, change: ResourceChange, kind: Kind, awaited: Awaited, arn: str, started: float) -> _Finished:
         """Read a newly created resource until its work ends; report each state it reaches.
