@@ -6,6 +6,7 @@ by name, since several directories have one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -15,7 +16,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import boto3
@@ -123,3 +124,28 @@ def sandbox_now(endpoint_url: str) -> dt.datetime:
 
 def _moment(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@contextlib.contextmanager
+def moto_lock_store(backend: str, name: str = "imagesync-locks") -> Iterator[Any]:
+    """moto's DynamoDB table (LockID hash key) or S3 bucket named `name`, for the remote locks;
+    the client to read and plant records behind imagesync's back. Heartbeats of locks a test left
+    held are stopped before moto goes away."""
+    from moto import mock_aws
+
+    with mock_aws():
+        if backend == "dynamodb":
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        else:
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket=name)
+        try:
+            yield client
+        finally:
+            stop_heartbeats()

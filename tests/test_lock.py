@@ -33,7 +33,7 @@ from imagesync.lock import (
     parse_lock_id,
     unlock,
 )
-from support import stop_heartbeats, wait_until
+from support import moto_lock_store, stop_heartbeats, wait_until
 
 LOCK_ID = lock_id("shop", "111111111111", "us-east-1")
 LOCK_FILE = "shop--111111111111--us-east-1.lock"
@@ -451,20 +451,8 @@ class Remote:
 
 @contextlib.contextmanager
 def _moto_remote(backend: str) -> Iterator[Remote]:
-    with mock_aws():
-        if backend == "dynamodb":
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        else:
-            client = boto3.client("s3", region_name="us-east-1")
-            client.create_bucket(Bucket=BUCKET)
+    with moto_lock_store(backend) as client:
         yield Remote(backend, client)
-        stop_heartbeats()
 
 
 @pytest.fixture(params=["dynamodb", "s3"])

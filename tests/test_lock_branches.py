@@ -13,7 +13,6 @@ moto's; their races are botocore event handlers on the lock's own client.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
@@ -26,14 +25,13 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from moto import mock_aws
 from structlog.testing import capture_logs
 
 from imagesync import lock as lock_module
 from imagesync.aws import Backoff
 from imagesync.errors import UserError
 from imagesync.lock import DynamoDBLock, FileLock, LockHeld, LockInfo, S3Lock, lock_id, lock_path, unlock
-from support import stop_heartbeats, wait_until
+from support import moto_lock_store, wait_until
 
 LOCK_ID = lock_id("shop", "111111111111", "us-east-1")
 TABLE = "imagesync-locks"
@@ -267,24 +265,7 @@ def test_unlock_of_a_foreign_lock_file_removes_it_and_names_nobody(tmp_path: Pat
 # -- DynamoDB and S3 ------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def store(backend: str) -> Iterator[Any]:
-    with mock_aws():
-        if backend == "dynamodb":
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        else:
-            client = boto3.client("s3", region_name="us-east-1")
-            client.create_bucket(Bucket=BUCKET)
-        try:
-            yield client
-        finally:
-            stop_heartbeats()
+store = moto_lock_store  # a moto table or bucket named TABLE / BUCKET
 
 
 def other_client(backend: str) -> Any:

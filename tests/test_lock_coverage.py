@@ -6,9 +6,7 @@ DynamoDB and S3 are moto's, or a real client pointed at a closed port; Image Bui
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from structlog.testing import capture_logs
 from imagesync.aws import CLIENT_CONFIG, Backoff
 from imagesync.errors import TransientError, UserError
 from imagesync.lock import DynamoDBLock, FileLock, LockHeld, LockInfo, S3Lock, lock_id, unlock
-from support import stop_heartbeats, wait_until
+from support import moto_lock_store, wait_until
 
 LOCK_ID = lock_id("shop", "111111111111", "us-east-1")
 TABLE = "imagesync-locks"
@@ -29,24 +27,7 @@ CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens
 NO_WAIT = Backoff(attempts=2, sleep=lambda _seconds: None)
 
 
-@contextlib.contextmanager
-def moto_store(backend: str) -> Iterator[Any]:
-    with mock_aws():
-        if backend == "dynamodb":
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        else:
-            client = boto3.client("s3", region_name="us-east-1")
-            client.create_bucket(Bucket=BUCKET)
-        try:
-            yield client
-        finally:
-            stop_heartbeats()
+moto_store = moto_lock_store  # a moto table or bucket named TABLE / BUCKET
 
 
 def make(backend: str, client: Any, **timing: Any) -> DynamoDBLock | S3Lock:
