@@ -52,10 +52,10 @@ class Sandbox:
         return sum(n for op, n in self.stats()["operations"].items() if op.startswith(WRITE_PREFIXES))
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
+@contextlib.contextmanager
+def _serving(latency_ms: int) -> Iterator[Sandbox]:
     proc = subprocess.Popen(
-        [*IMAGESYNC, "sandbox", "serve", "--latency-ms", "300"],
+        [*IMAGESYNC, "sandbox", "serve", "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -67,6 +67,20 @@ def sandbox() -> Iterator[Sandbox]:
         yield Sandbox(proc, match.group(1))
     finally:
         stop_process(proc)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with _serving(300) as served:
+        yield served
+
+
+@pytest.fixture
+def slow_sandbox() -> Iterator[Sandbox]:
+    """Each call answered after 3 s (counted on arrival): a plan cannot end before the signal
+    that follows its first call, however loaded the machine."""
+    with _serving(3000) as served:
+        yield served
 
 
 @pytest.fixture
@@ -242,7 +256,10 @@ def test_second_signal_exits_at_once_and_the_lock_is_free(tmp_path: Path, manife
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_during_plan_stops_cleanly(signum: int, tmp_path: Path, manifests: Path, sandbox: Sandbox) -> None:
+def test_signal_during_plan_stops_cleanly(
+    signum: int, tmp_path: Path, manifests: Path, slow_sandbox: Sandbox
+) -> None:
+    sandbox = slow_sandbox
     with _started(tmp_path, "plan", str(manifests), "--sandbox", sandbox.endpoint) as proc:
         def reading() -> bool:
             assert proc.poll() is None, "plan ended before reading anything"
