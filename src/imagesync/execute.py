@@ -330,11 +330,10 @@ class _TargetRunner:
         far as imagesync is concerned, and the next plan reads how it ended.
         """
         sleep = self.sleep or (self.cancel.wait if self.cancel is not None else time.sleep)
-        with self._lock:
+        with self._lock:  # under the lock: two changes starting to wait at once complete it once
             self._awaiting += 1
-            wake = self._wake
-        if not wake.done():
-            wake.set_result(None)
+            if not self._wake.done():
+                self._wake.set_result(None)
         try:
             return self._poll(change, kind, awaited, arn, started, sleep)
         finally:

@@ -133,9 +133,9 @@ def read_live(
 ) -> LiveState:
     """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads).
 
-    A kind with its own reader (images, found by their address tag) gets the desired `specs` of
-    its kind and the names of the resources it may reference; with `thorough` (pruning), every
-    listed resource of those kinds, so instances whose manifest is gone are found too.
+    A kind with its own reader (images, found by their address tag) is listed only when `specs`
+    holds some of its kind or with `thorough` (pruning); its reader reads what those specs use, or
+    with `thorough` everything listed, so instances whose manifest is gone are found too.
 
     With `project`, a component or workflow whose newest version that project did not publish also
     gets its older versions' tags read, newest first, until one of the project's own turns up (at
@@ -164,10 +164,12 @@ def read_live(
                 kinds,
             )
         )
+    readers: list[tuple[Kind, list[dict[str, Any]]]] = []
     for kind, items in zip(kinds, listed, strict=True):
         wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
         if kind.reader is not None:
-            continue  # read below, once every list is in
+            readers.append((kind, items))  # read below, beside the Gets
+            continue
         if kind.versioned:
             _group_versions(state, kind, items)
             for res in state.resources.values():
@@ -185,14 +187,13 @@ def read_live(
                     res.body = _create_fields(kind, item)
                 elif arn_name(item["name"]) in wanted_names:
                     gets.append((res, kind, item["arn"]))
-    readers: list[tuple[Kind, list[dict[str, Any]], frozenset[str] | None, Mapping[str, Mapping[str, Any]]]] = []
-    for kind, items in zip(kinds, listed, strict=True):
-        if kind.reader is not None:
-            # The reader finds what the desired specs reference itself; pruning reads everything.
-            readers.append((kind, items, None if thorough else frozenset(), (specs or {}).get(kind.name, {})))
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(pool.map(lambda job: _read_one(api, *job), gets))
-        for found in pool.map(lambda r: _read_instances(api, r[0], r[1], r[2], r[3], project), readers):
+        desired = specs or {}
+        instances = pool.map(
+            lambda r: _read_instances(api, r[0], r[1], thorough, desired.get(r[0].name, {}), project), readers
+        )
+        for found in instances:
             for res in found:
                 state.resources[(res.kind, arn_name(res.name))] = res
         if project is not None:
@@ -209,7 +210,7 @@ def _read_instances(
     api: Any,
     kind: Kind,
     items: list[dict[str, Any]],
-    related: frozenset[str] | None,
+    every: bool,
     specs: Mapping[str, Mapping[str, Any]],
     project: str | None,
 ) -> list[LiveResource]:
@@ -217,7 +218,7 @@ def _read_instances(
     given: the same address in another project is not ours), each name's newest last."""
     assert kind.reader is not None
     by_name: dict[str, list[Any]] = {}
-    for instance in kind.reader(api, items, related, specs):
+    for instance in kind.reader(api, items, every, specs):
         if project is None or owns(instance.tags, project, f"{kind.name}/{instance.name}"):
             by_name.setdefault(instance.name, []).append(instance)
     found = []

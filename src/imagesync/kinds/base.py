@@ -67,12 +67,11 @@ Resolver = Callable[[str, str, str], str]
 # named_dependencies(spec) -> (kind, name) of resources the spec names by plain name, not `{ref:}`
 NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
 
-# A kind's own live reader (see `Kind.reader`): reader(api, list items, related, specs) -> what
-# exists. `specs` are the desired specs of its own kind, by name; `related` is None when every
-# listed item must be read (pruning looks for instances whose manifest is gone), otherwise the
-# names of other items worth reading beyond those the specs reference (none today).
+# A kind's own live reader (see `Kind.reader`): reader(api, list items, every, specs) -> what
+# exists. `specs` are the desired specs of its own kind, by name: the reader reads the list items
+# they use, or every listed item when `every` (pruning looks for instances whose manifest is gone).
 Api = Callable[[str, dict[str, Any]], dict[str, Any]]
-Reader = Callable[[Api, list[dict[str, Any]], frozenset[str] | None, Mapping[str, Mapping[str, Any]]], list["Instance"]]
+Reader = Callable[[Api, list[dict[str, Any]], bool, Mapping[str, Mapping[str, Any]]], list["Instance"]]
 
 
 @dataclass(frozen=True)

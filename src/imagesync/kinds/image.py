@@ -46,15 +46,15 @@ def _recipe_name(spec: Mapping[str, Any]) -> str | None:
 
 
 def read(
-    api: Api, versions: list[dict[str, Any]], related: frozenset[str] | None, specs: Mapping[str, Mapping[str, Any]]
+    api: Api, versions: list[dict[str, Any]], every: bool, specs: Mapping[str, Mapping[str, Any]]
 ) -> list[Instance]:
     """The builds imagesync made, by their address tag: every build of each image version named
-    like a recipe a desired image uses, or (`related` None, when pruning) of every image version,
-    so builds of a removed manifest are found whatever recipe they came from."""
+    like a recipe a desired image uses, or (`every`, when pruning) of every image version, so
+    builds of a removed manifest are found whatever recipe they came from."""
     names = {n for n in map(_recipe_name, specs.values()) if n}
     found = []
     for version in versions:
-        if related is not None and arn_name(str(version.get("name", ""))) not in names | related:
+        if not every and arn_name(str(version.get("name", ""))) not in names:
             continue
         params: dict[str, Any] = {"imageVersionArn": version["arn"], "maxResults": 25}
         while True:
