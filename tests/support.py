@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -42,16 +43,25 @@ phases:
 """
 
 
-def make_client(endpoint_url: str, region: str = REGION, **config: Any) -> Any:
-    """A real boto3 Image Builder client talking HTTP to a sandbox."""
+def make_client(endpoint_url: str, region: str = REGION, account: str = "testing", **config: Any) -> Any:
+    """A real boto3 Image Builder client talking HTTP to a sandbox (a 12-digit `account` signs as
+    that account; anything else gets the sandbox's default one)."""
     return boto3.client(
         "imagebuilder",
         endpoint_url=endpoint_url,
         region_name=region,
-        aws_access_key_id="testing",
+        aws_access_key_id=account,
         aws_secret_access_key="testing",
         config=Config(**config) if config else None,
     )
+
+
+def manifest_tree(root: Path, project: str, *docs: str) -> Path:
+    """A manifest directory: `imagesync.yaml` holding `project`, and `docs` in one `m.yaml`."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "imagesync.yaml").write_text(project)
+    (root / "m.yaml").write_text("---\n".join(docs))
+    return root
 
 
 def read_line(proc: subprocess.Popen[str], timeout: float) -> str:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from imagesync import api
@@ -30,7 +29,7 @@ from imagesync.execute import NOT_STARTED, WAITING, Outcome, apply_plan
 from imagesync.plan_model import Plan
 from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
-from support import advance_clock
+from support import advance_clock, make_client, manifest_tree
 
 ACCOUNT = "111111111111"
 REGION = "us-east-1"
@@ -104,17 +103,11 @@ def frozen() -> Iterator[RunningSandbox]:
 
 
 def tree(root: Path, *docs: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "imagesync.yaml").write_text(PROJECT)
-    (root / "m.yaml").write_text("---\n".join(docs))
-    return root
+    return manifest_tree(root, PROJECT, *docs)
 
 
 def ib(sb: RunningSandbox) -> Any:
-    return boto3.client(
-        "imagebuilder", endpoint_url=sb.endpoint_url, region_name=REGION,
-        aws_access_key_id=ACCOUNT, aws_secret_access_key="x",
-    )
+    return make_client(sb.endpoint_url, REGION, account=ACCOUNT)
 
 
 def served(sb: RunningSandbox) -> dict[str, int]:

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
 from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
+from support import make_client, manifest_tree
 
 ACCOUNT = "111111111111"
 REGION = "us-east-1"
@@ -70,17 +70,11 @@ def sb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSandb
 
 
 def tree(root: Path, *docs: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "imagesync.yaml").write_text(PROJECT)
-    (root / "m.yaml").write_text("---\n".join(docs))
-    return root
+    return manifest_tree(root, PROJECT, *docs)
 
 
 def ib(sb: RunningSandbox) -> Any:
-    return boto3.client(
-        "imagebuilder", endpoint_url=sb.endpoint_url, region_name=REGION,
-        aws_access_key_id=ACCOUNT, aws_secret_access_key="x",
-    )
+    return make_client(sb.endpoint_url, REGION, account=ACCOUNT)
 
 
 def apply(root: Path, sb: RunningSandbox, confirm: Any = None, **options: Any) -> Any:
