@@ -495,6 +495,18 @@ def project_schema() -> dict[str, Any]:
                 "items": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                 "description": "Environment variables that ${env.NAME} placeholders may read.",
             },
+            "include": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "Only YAML files matching these patterns (gitignore syntax, relative to the manifest "
+                "root) are read as manifests; default: every YAML file.",
+            },
+            "exclude": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "YAML files matching these patterns (gitignore syntax, relative to the manifest root) "
+                "are not read as manifests, as if listed in .imagesyncignore.",
+            },
         },
         "required": ["project", "targets"],
         "additionalProperties": False,

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pathspec
 import yaml
 
 from imagesync.desired import Address, DesiredState, Project, Reference, Resource, Target
@@ -34,6 +35,9 @@ from imagesync.plan_model import dotted, is_under, parse_path
 API_VERSION = "imagesync/v1"
 PROJECT_FILE = "imagesync.yaml"
 MAX_FILES = 5000
+# gitignore-syntax patterns of YAML files that are not manifests, at the manifest root.
+IGNORE_FILE = ".imagesyncignore"
+MAX_IGNORE_BYTES = 64 * 1024
 PLACEHOLDER = re.compile(r"\$\{(target|vars|env)\.([A-Za-z0-9_-]+)\}")
 
 
@@ -71,6 +75,11 @@ class _Loader:
         self.unparsed: list[str] = []
         self.unnamed: set[str] = set()
         self.irregular: list[tuple[Path, str]] = []
+        # Which YAML files are manifests: .imagesyncignore and imagesync.yaml's exclude leave files
+        # out, its include (when given) lets only matching ones in. Read by _read_filters.
+        self._project_doc: Located | None = None
+        self._ignored = pathspec.GitIgnoreSpec.from_lines([])
+        self._included: pathspec.GitIgnoreSpec | None = None
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -80,6 +89,7 @@ class _Loader:
             return None
         self.real_root = self.root.resolve()
         project = self._project()
+        self._read_filters()
         manifests: list[_Manifest] = []
         documents_named: set[Path] = set()
         candidates = list(self._yaml_files())
@@ -154,12 +164,72 @@ class _Loader:
         except ValueError:
             return str(path)
 
+    def _read_filters(self) -> None:
+        """The patterns that decide which YAML files are manifests, each checked where it is written."""
+        patterns: list[str] = []
+        path = self.root / IGNORE_FILE
+        if os.path.lexists(path):
+            text = self._ignore_file(path)
+            for n, line in enumerate((text or "").splitlines(), 1):
+                if self._pattern_ok(line, Location(IGNORE_FILE, n, 1)):
+                    patterns.append(line)
+        doc = self._project_doc
+        value = doc.value if doc is not None else {}
+        for i, pattern in enumerate(value.get("exclude") or []):
+            if doc is not None and self._pattern_ok(pattern, doc.at(("exclude", i))):
+                patterns.append(pattern)
+        self._ignored = pathspec.GitIgnoreSpec.from_lines(patterns)
+        include = value.get("include")
+        if include and doc is not None:
+            kept = [p for i, p in enumerate(include) if self._pattern_ok(p, doc.at(("include", i)))]
+            self._included = pathspec.GitIgnoreSpec.from_lines(kept)
+
+    def _ignore_file(self, path: Path) -> str | None:
+        try:
+            raw = read_regular(path, MAX_IGNORE_BYTES + 1)
+        except NotRegularFile as exc:
+            self.problems.add(Location(IGNORE_FILE), f"is not a regular file ({exc.what})")
+            return None
+        except OSError as exc:
+            self.problems.add(Location(IGNORE_FILE), f"cannot be read: {exc.strerror or exc}")
+            return None
+        if len(raw) > MAX_IGNORE_BYTES:
+            self.problems.add(Location(IGNORE_FILE), f"is larger than {MAX_IGNORE_BYTES // 1024} KiB")
+            return None
+        self._hash_bytes(path, raw)  # it decides what the plan reads: part of the manifests' digest
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problems.add(Location(IGNORE_FILE), "is not UTF-8 text")
+            return None
+
+    def _pattern_ok(self, pattern: str, where: Location) -> bool:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except ValueError as exc:
+            self.problems.add(where, f"{pattern!r} is not a gitignore pattern: {exc}")
+            return False
+        return True
+
+    def _manifest_file(self, relative: str) -> bool:
+        """Is the YAML file at `relative` (POSIX, from the root) one to read as manifests?"""
+        if self._ignored.match_file(relative):
+            return False
+        return self._included is None or self._included.match_file(relative)
+
     def _yaml_files(self) -> Iterator[Path]:
         count = 0
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            here = Path(dirpath).relative_to(self.root).as_posix()
+            prefix = "" if here == "." else f"{here}/"
+            # An ignored directory is not walked (as in git, nothing under it can be re-included).
+            dirnames[:] = sorted(
+                d for d in dirnames if not d.startswith(".") and not self._ignored.match_file(f"{prefix}{d}/")
+            )
             for filename in sorted(filenames):
                 if not filename.endswith((".yaml", ".yml")) or filename == PROJECT_FILE and Path(dirpath) == self.root:
+                    continue
+                if not self._manifest_file(f"{prefix}{filename}"):
                     continue
                 path = Path(dirpath) / filename
                 if not self._inside(path):
@@ -222,6 +292,7 @@ class _Loader:
         doc = docs[0]
         if not self._schema(doc, "imagesync", ""):
             return None
+        self._project_doc = doc
         value = doc.value
         self._lock_path(doc)  # reported, but the manifests are still checked
         targets: list[Target] = []
@@ -264,7 +335,8 @@ class _Loader:
                 doc.at(where),
                 f"apiVersion must be '{API_VERSION}', got {value.get('apiVersion')!r}"
                 if "apiVersion" in value
-                else f"not an imagesync manifest: no 'apiVersion: {API_VERSION}'",
+                else f"not an imagesync manifest: no 'apiVersion: {API_VERSION}' (if the file is not meant to be "
+                f"one, list it in {IGNORE_FILE} or under exclude in {PROJECT_FILE})",
             )
             return None
         kind = value.get("kind")
