@@ -37,6 +37,8 @@ OUTPUT_DIR = Path(__file__).resolve().parent.parent / "src" / "imagesync" / "sch
 # Substitution happens before the API sees a value, so a patterned string may hold a placeholder
 # (for example an ARN with `${target.region}`); the model's pattern then applies after expansion.
 PLACEHOLDER_PATTERN = r"\$\{(target|vars|env)\.[A-Za-z0-9_-]+\}"
+# Names are identities: built from the target and its variables, never from the environment.
+NAME_PLACEHOLDER_PATTERN = r"\$\{(target|vars)\.[A-Za-z0-9_-]+\}"
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
 # Recipes may leave the patch to the service (`1.0.x`): it assigns the next free one.
 RECIPE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.(?:[0-9]+|x)$"
@@ -353,12 +355,24 @@ def spec_schema(model: ServiceModel, kind: Kind) -> dict[str, Any]:
     return schema
 
 
+def metadata_name_schema(model: ServiceModel) -> dict[str, Any]:
+    """A manifest's name: the model's `ResourceName`, or one built from ${target.*} and ${vars.*}
+    (checked against the model's pattern once substituted, per target)."""
+    strict = name_schema(model, "")
+    return {
+        "type": "string",
+        "description": "The resource's identity within a target; its Image Builder name. It may use "
+        "${target.*} and ${vars.*}, substituted per target.",
+        "anyOf": [{"pattern": strict["pattern"]}, {"pattern": NAME_PLACEHOLDER_PATTERN}],
+    }
+
+
 def metadata_schema(model: ServiceModel) -> dict[str, Any]:
     return {
         "type": "object",
         "description": "Identity of the resource and imagesync-only settings.",
         "properties": {
-            "name": name_schema(model, "The resource's identity within a target; its Image Builder name."),
+            "name": metadata_name_schema(model),
             "targets": {
                 "type": "array",
                 "items": {"type": "string", "pattern": TARGET_NAME_PATTERN},

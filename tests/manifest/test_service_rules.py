@@ -710,25 +710,28 @@ UNDEFINED = "references InfrastructureConfiguration/infra, which is not defined"
 @bad(
     [
         Bad(
-            "target-placeholder",
-            {"infra.yaml": INFRA.format(name="infra-${target.name}")},
+            "undefined-variable",
+            {"infra.yaml": INFRA.format(name="${vars.suffix}-infra"), "pipelines.yaml": pipeline()},
             NAME_AT,
-            "metadata.name 'infra-${target.name}' is not a valid Image Builder name: imagesync does not substitute",
-            count=2,
+            "unknown variable ${vars.suffix} for target 'dev'",  # prod defines it; dev does not
+            count=2,  # and the pipeline's {ref: infra} names neither blue-infra nor dev's
         ),
         Bad(
-            "vars-placeholder",
-            {"infra.yaml": INFRA.format(name="${vars.suffix}-infra")},
-            NAME_AT,
-            "names are 3 to 128 letters, digits, hyphens, underscores and inner spaces, e.g. 'golden-base'",
-            count=4,  # dev has no ${vars.suffix}, so its name also fails the schema
+            "reference-to-the-unsubstituted-name",
+            {"infra.yaml": INFRA.format(name="infra-${target.name}"), "pipelines.yaml": pipeline()},
+            "pipelines.yaml:7:3",
+            UNDEFINED + "; did you mean 'infra-",
+            count=2,  # once per target: the pipeline names 'infra', the targets have infra-prod, infra-dev
         ),
     ]
 )
 def test_placeholder_in_name(case: Bad, tmp_path: Path) -> None:
     check_bad(case, tmp_path)
-    result = run(tmp_path, case.files)
-    assert any(UNDEFINED in p.message for p in result.problems), describe(result)
+
+
+def test_names_built_from_target_and_vars_are_substituted(tmp_path: Path) -> None:
+    text = pipeline().replace("{ref: infra}", '{ref: "infra-${target.name}"}')
+    check_good({"infra.yaml": INFRA.format(name='"infra-${target.name}"'), "pipelines.yaml": text}, tmp_path)
 
 
 @pytest.mark.parametrize("name", ["infra", "Golden Base", "build_infra-2"])

@@ -355,6 +355,13 @@ class _Loader:
         if not isinstance(name, str):
             self.problems.add(doc.at(("metadata",)), "metadata.name is required and must be a string")
             return None
+        if "${env." in name:
+            self.problems.add(
+                doc.at(("metadata", "name")),
+                "metadata.name may use ${target.*} and ${vars.*}, not ${env.*}: a resource's identity must not "
+                "depend on where imagesync runs",
+            )
+            return None
         return _Manifest(doc, kind, name)
 
     def _resources(self, project: Project, manifests: list[_Manifest]) -> dict[tuple[str, str, str], Resource]:
@@ -383,12 +390,12 @@ class _Loader:
                 resource = self._resource(project, target, m)
                 if resource is None:
                     continue
-                key = (target.name, m.kind, m.name)
+                key = (target.name, m.kind, resource.name)
                 if key in resources:
                     first = resources[key].location
                     self.problems.add(
                         resource.location,
-                        f"{m.kind} '{m.name}' is defined twice for target {target.name} (first at {first})",
+                        f"{m.kind} '{resource.name}' is defined twice for target {target.name} (first at {first})",
                     )
                     continue
                 resources[key] = resource
@@ -397,8 +404,10 @@ class _Loader:
     def _resource(self, project: Project, target: Target, m: _Manifest) -> Resource | None:
         value = self._substitute(project, target, m.doc, m.doc.value, ())
         doc = Located(value, m.doc.file, m.doc.marks)
+        # The name may use ${target.*} and ${vars.*}: identity is the name after substitution.
+        name = value["metadata"]["name"] if isinstance(value["metadata"].get("name"), str) else m.name
         if not self._schema(doc, KIND_FILES[m.kind], m.kind):
-            self.invalid.add((target.name, m.kind, m.name))
+            self.invalid.add((target.name, m.kind, name))
             return None
         spec = value["spec"]
         self._sensitive_paths(doc)
@@ -406,7 +415,7 @@ class _Loader:
         return Resource(
             target=target.name,
             kind=m.kind,
-            name=m.name,
+            name=name,
             spec=freeze(spec),
             location=doc.at(("metadata", "name")),
             annotations=freeze(value["metadata"].get("annotations") or {}),

@@ -106,19 +106,14 @@ def _int(digits: str) -> int:
 
 
 def _name(ctx: _Context) -> None:
+    """The name after substitution (${target.*} and ${vars.*} may build it) is the service's."""
     name = ctx.resource.name
-    if NAME_PATTERN.match(name):
+    if NAME_PATTERN.match(name) or not _judged(name):
         return
-    hint = (
-        " imagesync does not substitute placeholders in metadata.name (a name is the resource's identity "
-        "in every target, and what {ref: NAME} points at), so this would reach Image Builder as written;"
-        if "${" in name
-        else ""
-    )
     ctx.problems.add(
         ctx.doc.at(("metadata", "name")),
-        f"metadata.name {name!r} is not a valid Image Builder name:{hint} names are 3 to 128 letters, digits, "
-        "hyphens, underscores and inner spaces, e.g. 'golden-base'",
+        f"metadata.name {name!r}{ctx.per_target(('metadata', 'name'), name)} is not a valid Image Builder name: "
+        "names are 3 to 128 letters, digits, hyphens, underscores and inner spaces, e.g. 'golden-base'",
     )
 
 
