@@ -40,6 +40,8 @@ PLACEHOLDER_PATTERN = r"\$\{(target|vars|env)\.[A-Za-z0-9_-]+\}"
 # Names are identities: built from the target and its variables, never from the environment.
 NAME_PLACEHOLDER_PATTERN = r"\$\{(target|vars)\.[A-Za-z0-9_-]+\}"
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+# A pinned reference's version: exact, or `x` from some node on (the service's wildcard form).
+PIN_PATTERN = r"^(?:[0-9]+\.[0-9]+\.[0-9]+|[0-9]+\.[0-9]+\.x|[0-9]+\.x\.x|x\.x\.x)$"
 # Recipes may leave the patch to the service (`1.0.x`): it assigns the next free one.
 RECIPE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.(?:[0-9]+|x)$"
 TARGET_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -234,6 +236,19 @@ def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: Re
     if "parameters" in props:
         props["parameters"] = parameters_schema(model)
     others = {k: v for k, v in props.items() if k != ref.arn_key}
+    pin = (
+        {
+            "version": {
+                "type": "string",
+                "pattern": PIN_PATTERN,
+                "description": f"Pin a published version of the {_words(referenced)} (1.2.3), or follow the newest "
+                "matching one (1.x.x, 1.2.x) without a new version of this resource when it moves; default: the "
+                "version this plan leaves live.",
+            }
+        }
+        if ref.pinnable
+        else {}
+    )
     schema = copy.deepcopy(literal)
     schema["items"] = {
         "oneOf": [
@@ -242,7 +257,11 @@ def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: Re
                 "title": f"Managed {_words(referenced)}",
                 "description": f"{_article(referenced).capitalize()} {_words(referenced)} in these manifests; the "
                 f"{_words(owner.name)} pins the exact version imagesync publishes.",
-                "properties": {"ref": name_schema(model, f"metadata.name of the referenced {referenced}."), **others},
+                "properties": {
+                    "ref": name_schema(model, f"metadata.name of the referenced {referenced}."),
+                    **pin,
+                    **others,
+                },
                 "required": ["ref"],
                 "additionalProperties": False,
             },

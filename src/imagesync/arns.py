@@ -58,6 +58,11 @@ def without_build(version: str) -> str:
     return version.split("/", 1)[0]
 
 
+def with_version(arn: str, version: str) -> str:
+    """A version ARN with its version replaced (`.../component/x/1.0.3`, `1.x.x` -> `.../x/1.x.x`)."""
+    return f"{arn.rsplit('/', 1)[0]}/{version}"
+
+
 def name_of(arn: str) -> str:
     """The resource name an ARN holds (`.../image-recipe/web/1.0.0` -> `web`; a workflow's
     `.../workflow/build/NAME/...` -> `NAME`), or "" when it holds none."""

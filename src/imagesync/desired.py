@@ -69,6 +69,7 @@ class Reference:
     target: Address
     form: str
     location: Location
+    version: str | None = None  # a pinned version (`1.2.3`, or `1.x.x` for the newest matching)
 
 
 @dataclass(frozen=True)

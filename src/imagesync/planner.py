@@ -216,8 +216,28 @@ class _TargetPlanner:
         return tags
 
     def _cascade_reason(self, res: Resource) -> str | None:
-        moved = [f"{a} -> {self.moved[a]}" for a in res.depends_on if a in self.moved]
+        # A dependency referenced only with a pinned version moves nothing here.
+        followed = {ref.target for ref in res.references if ref.version is None}
+        pinned = {ref.target for ref in res.references if ref.version is not None} - followed
+        moved = [f"{a} -> {self.moved[a]}" for a in res.depends_on if a in self.moved and a not in pinned]
         return ("dependency changed: " + ", ".join(moved)) if moved else None
+
+    def _check_pins(self, res: Resource) -> None:
+        """A pinned version must be published (or be published by this plan): refused otherwise."""
+        for ref in res.references:
+            if ref.version is None:
+                continue
+            live = self.live.get(ref.target.kind, ref.target.name)
+            published = [v.version for v in live.versions] if live is not None else []
+            if ref.target in self.moved and ref.target in self.planned:
+                published.append(arns.version_of(self.planned[ref.target]))
+            if not any(versioning.matches(ref.version, v) for v in published):
+                have = ", ".join(published) or "none"
+                raise UserError(
+                    f"{self.target.name}:{res.address} ({ref.location}): pins {ref.target} {ref.version}, but no such "
+                    f"version is published in target {self.target.name} (published: {have}); pin a published "
+                    "version, a wildcard such as 1.x.x, or leave the version out to follow the one this plan publishes"
+                )
 
     def _tag_calls(
         self, arn: str, live_tags: Mapping[str, str], wanted: Mapping[str, str]
@@ -267,6 +287,7 @@ class _TargetPlanner:
 
     def _versioned(self, res: Resource) -> None:
         kind = res.kind_info
+        self._check_pins(res)
         body = kind.create_request(res.spec, res.name, self.resolve, version="0.0.0", document=res.document)
         content = _canonical_content(kind, body, str(res.spec["version"]), res.document_value)
         content_hash = versioning.content_hash(content)

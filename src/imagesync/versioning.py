@@ -83,6 +83,12 @@ def auto_level(old: Any, new: Any) -> str:
     return "patch"
 
 
+def matches(pattern: str, version: str) -> bool:
+    """Does `version` (x.y.z) match `pattern`: the same version, or `x` standing for any node?"""
+    wanted, have = pattern.split("."), version.split(".")
+    return len(wanted) == len(have) == 3 and all(w in ("x", h) for w, h in zip(wanted, have, strict=True))
+
+
 def canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no whitespace; the input to every content hash."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

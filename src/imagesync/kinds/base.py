@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagesync.arns import resource_arn
+from imagesync.arns import resource_arn, with_version
 
 # Spec fields that only imagesync reads; never sent to Image Builder. (A kind's document fields
 # are taken out by `create_request` itself.)
@@ -32,6 +32,18 @@ class RefField:
     kinds: tuple[str, ...]
     arn_key: str | None = None  # for list items: the key the resolved ARN goes under
     form: str = "arn"  # "arn": the exact managed version; "image": the newest image a recipe builds
+    # The reference may pin a version of what it names (`{ref: NAME, version: 1.2.3}` or `1.x.x`,
+    # the newest matching one), instead of following the version this plan leaves live.
+    pinnable: bool = False
+
+    def pins(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        """(path, name, version) of every `{ref: NAME, version: V}` this field holds in `spec`."""
+        if not self.pinnable or self.arn_key is None:
+            return
+        items = spec.get(self.path[0])
+        for i, item in enumerate(items if isinstance(items, list | tuple) else ()):
+            if isinstance(item, Mapping) and isinstance(item.get("ref"), str) and isinstance(item.get("version"), str):
+                yield (self.path[0], i, "ref"), item["ref"], item["version"]
 
     def find(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """(path, name) of every `{ref: NAME}` this field holds in `spec` (plain or frozen): the
@@ -273,7 +285,8 @@ def _resolve_refs(body: dict[str, Any], ref: RefField, resolve: Resolver) -> Non
         if ref.arn_key is not None:
             # list items such as recipe components: {ref: x, parameters: [...]} -> {componentArn: ARN, ...}
             del parent["ref"]
-            parent[ref.arn_key] = arn
+            pin = parent.pop("version", None) if ref.pinnable else None
+            parent[ref.arn_key] = with_version(arn, pin) if isinstance(pin, str) else arn
         else:
             parent[path[-1]] = arn
 

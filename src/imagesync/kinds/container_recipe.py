@@ -24,7 +24,7 @@ KIND = Kind(
     list_params={"owner": "Self"},
     version_wildcard=True,
     refs=(
-        RefField(("components", "*"), ("Component",), arn_key="componentArn"),
+        RefField(("components", "*"), ("Component",), arn_key="componentArn", pinnable=True),
         RefField(("parentImage",), ("ContainerRecipe",), form="image"),
     ),
 )

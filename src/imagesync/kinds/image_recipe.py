@@ -17,7 +17,7 @@ KIND = Kind(
     list_params={"owner": "Self"},
     version_wildcard=True,
     refs=(
-        RefField(("components", "*"), ("Component",), arn_key="componentArn"),
+        RefField(("components", "*"), ("Component",), arn_key="componentArn", pinnable=True),
         # A managed parent recipe is layered through its newest image, so base rebuilds flow down
         # through the child pipeline's dependency-update start condition.
         RefField(("parentImage",), ("ImageRecipe",), form="image"),

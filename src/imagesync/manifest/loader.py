@@ -643,12 +643,14 @@ class _Loader:
     def _collect_refs(self, doc: Located, kind: str) -> Iterator[Reference]:
         spec = doc.value["spec"]
         for field in REGISTRY[kind].refs:
+            pins = {path: version for path, _name, version in field.pins(spec)}
             for path, name in field.find(spec):
                 yield Reference(
                     path=path,
                     target=Address(field.kinds[0], name),
                     form=field.form,
                     location=doc.at(("spec", *path)),
+                    version=pins.get(path),
                 )
 
     def _references(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
