@@ -98,3 +98,15 @@ def test_the_ignore_file_is_part_of_the_manifests_digest(tmp_path: Path) -> None
     before = load(root).digest
     (root / ".imagesyncignore").write_text("values.yaml\n# reviewed\n")
     assert load(root).digest != before
+
+
+def test_an_ignore_file_linking_outside_the_root_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.write_text("values.yaml\n")
+    root = estate(tmp_path / "m", {"values.yaml": NOT_A_MANIFEST})
+    (root / ".imagesyncignore").symlink_to(outside)
+    with pytest.raises(ManifestError) as caught:
+        load(root)
+    messages = [str(p) for p in caught.value.problems]
+    assert ".imagesyncignore: error: is a link that points outside the manifest root" in messages[0], messages
+    assert any("values.yaml:2:1" in m and "not an imagesync manifest" in m for m in messages)  # so nothing ignored

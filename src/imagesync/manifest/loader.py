@@ -185,6 +185,9 @@ class _Loader:
             self._included = pathspec.GitIgnoreSpec.from_lines(kept)
 
     def _ignore_file(self, path: Path) -> str | None:
+        if not self._inside(path):  # never read outside the paths the user gave
+            self.problems.add(Location(IGNORE_FILE), "is a link that points outside the manifest root")
+            return None
         try:
             raw = read_regular(path, MAX_IGNORE_BYTES + 1)
         except NotRegularFile as exc:
