@@ -189,14 +189,63 @@ def name_schema(model: ServiceModel, description: str) -> dict[str, Any]:
     return schema
 
 
+def target_schema(kind: str) -> dict[str, Any]:
+    """`target:` beside `ref:`, for what another target manages and shares."""
+    return {
+        "type": "string",
+        "pattern": TARGET_NAME_PATTERN,
+        "description": f"The target that manages the {_words(kind)}, when it is another one (a hub that shares it "
+        "with this target's account, in the same region); it is applied first.",
+    }
+
+
+def _shareable(kind: str) -> bool:
+    return REGISTRY[kind].sharing is not None
+
+
 def ref_object(model: ServiceModel, kinds: tuple[str, ...]) -> dict[str, Any]:
     names = " or ".join(kinds)
+    props: dict[str, Any] = {"ref": name_schema(model, f"metadata.name of the referenced {names}.")}
+    if _shareable(kinds[0]):
+        props["target"] = target_schema(kinds[0])
     return {
         "type": "object",
         "title": f"Reference to a managed {names}",
         "description": f"Names {_article(kinds[0])} {names} in these manifests; imagesync fills in its ARN.",
-        "properties": {"ref": name_schema(model, f"metadata.name of the referenced {names}.")},
+        "properties": props,
         "required": ["ref"],
+        "additionalProperties": False,
+    }
+
+
+def sharing_schema(kind: Kind) -> dict[str, Any]:
+    """`spec.sharing`: whom the resource is shared with, through its resource policy."""
+
+    def principals(description: str, pattern: str) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "pattern": pattern},
+            "description": description,
+        }
+
+    return {
+        "type": "object",
+        "description": f"Share the {_words(kind.name)} with other accounts (Put{kind.noun}Policy): they may read it "
+        "and build on it. Every version imagesync publishes (or image it builds) is shared.",
+        "properties": {
+            "accounts": principals("12-digit AWS account IDs.", r"^[0-9]{12}$"),
+            "organizations": principals(
+                "AWS Organizations organization ARNs.",
+                r"^arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$",
+            ),
+            "organizationalUnits": principals(
+                "AWS Organizations organizational unit ARNs.",
+                r"^arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$",
+            ),
+        },
+        "minProperties": 1,
         "additionalProperties": False,
     }
 
@@ -259,6 +308,7 @@ def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: Re
                 f"{_words(owner.name)} pins the exact version imagesync publishes.",
                 "properties": {
                     "ref": name_schema(model, f"metadata.name of the referenced {referenced}."),
+                    **({"target": target_schema(referenced)} if _shareable(referenced) else {}),
                     **pin,
                     **others,
                 },
@@ -351,6 +401,8 @@ def spec_schema(model: ServiceModel, kind: Kind) -> dict[str, Any]:
     for ref in kind.refs:
         _apply_ref(model, props, kind, ref)
 
+    if kind.sharing is not None:
+        props["sharing"] = sharing_schema(kind)
     props.setdefault("tags", shape_schema(model.shape_for("TagMap")))
     props["tags"].setdefault("description", "Tags for the resource.")
     props["sensitive"] = {

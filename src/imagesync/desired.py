@@ -70,6 +70,9 @@ class Reference:
     form: str
     location: Location
     version: str | None = None  # a pinned version (`1.2.3`, or `1.x.x` for the newest matching)
+    # The target that manages what it names, when that is another target (`{ref: NAME, target: T}`):
+    # the ARN is that target's, which must share it with this one's account.
+    in_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,16 @@ class Resource:
 
     @property
     def depends_on(self) -> tuple[Address, ...]:
-        """What must exist first: the resources it `{ref:}`s and those its kind says it names."""
+        """What must exist first in its own target: the resources it `{ref:}`s there and those its
+        kind says it names."""
         named = self.kind_info.named_dependencies
         implied = {Address(kind, name) for kind, name in named(self.spec)} if named else set()
-        return tuple(sorted({ref.target for ref in self.references} | implied))
+        return tuple(sorted({ref.target for ref in self.references if ref.in_target is None} | implied))
+
+    @property
+    def upstream(self) -> tuple[tuple[str, Address], ...]:
+        """What it uses from other targets, as (target, address): applied there first."""
+        return tuple(sorted({(ref.in_target, ref.target) for ref in self.references if ref.in_target is not None}))
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from imagesync.plan_model import (
     Plan,
     ResourceChange,
     TargetPlan,
+    qualified,
 )
 
 log = get_logger(__name__)
@@ -116,7 +117,7 @@ def apply_plan(
     reported to `on_progress` as a `waiting` outcome.
     """
     outcomes: list[Outcome] = []
-    for target_plan in plan.targets:
+    for target_plan in plan.targets:  # a target after the targets whose resources it uses
         target = desired.project.target(target_plan.target)
         runner = _TargetRunner(
             plan.plan_id,
@@ -130,6 +131,7 @@ def apply_plan(
             cancel=cancel,
             poll_interval=poll_interval,
             sleep=sleep,
+            upstream={qualified(o.target, o.address): o for o in outcomes},
         )
         outcomes.extend(runner.run())
     return outcomes
@@ -150,8 +152,10 @@ class _TargetRunner:
         cancel: threading.Event | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         sleep: Callable[[float], None] | None = None,
+        upstream: dict[str, Outcome] | None = None,
     ) -> None:
         self.plan_id = plan_id
+        self.upstream = upstream or {}  # outcomes in the targets applied before, by `target:address`
         self.plan = plan
         self.client = client
         self.project = project
@@ -211,9 +215,14 @@ class _TargetRunner:
                         progressed = True
                         continue
                     states = [self.outcomes.get(d) for d in deps[i]]
-                    if any(s is not None and not s.ok for s in states):
+                    elsewhere = [self.upstream.get(d) for d in pending[i].depends_on if ":" in d]
+                    if any(s is not None and not s.ok for s in [*states, *elsewhere]):
                         failed = [d for d, s in zip(deps[i], states, strict=True) if s is not None and not s.ok]
-                        blocker = pending[failed[0]].address
+                        blocker = (
+                            pending[failed[0]].address
+                            if failed
+                            else next(qualified(o.target, o.address) for o in elsewhere if o is not None and not o.ok)
+                        )
                         waiting.remove(i)
                         self._record(
                             i,
@@ -268,25 +277,19 @@ class _TargetRunner:
         kind = REGISTRY[change.kind]
         awaited: Awaited | None = None
         made: dict[str, Any] = {}
+        created = ""  # the ARN the Create call returned, for the calls that act on what it made
+        after_wait: list[tuple[int, ApiCall]] = []  # calls for a resource whose build must end first
         try:
             for n, api_call in enumerate(change.calls):
-                params = dict(api_call.params)
-                if api_call.idempotent_token:
-                    params["clientToken"] = client_token(self.plan_id, self.plan.target, change, n, api_call)
-                if kind.builds is not None and api_call.operation == kind.delete_op and not _names_build(kind, params):
-                    kept += self._delete_builds(kind, params, change.address)
+                if awaited is not None:
+                    after_wait.append((n, api_call))
                     continue
-                try:
-                    response = self._call(api_call.operation, params)
-                    if api_call.operation == kind.create_op and kind.awaited is not None:
-                        awaited, made = kind.awaited, response
-                except ApiError as err:
-                    if err.code == "ResourceNotFoundException" and change.action in DELETIONS:
-                        continue  # already gone: the goal is met
-                    if err.code == "ResourceDependencyException" and change.action == DELETE_VERSIONS:
-                        kept += 1  # still referenced: retention keeps it
-                        continue
-                    raise
+                response, gone = self._make(change, kind, n, api_call, created)
+                kept += gone
+                if api_call.operation == kind.create_op:
+                    created = str((response or {}).get(kind.create_arn_member) or "")
+                    if kind.awaited is not None:
+                        awaited, made = kind.awaited, response or {}
         except ImagesyncError as err:  # API errors, and credentials that could not be refreshed
             # An API error may quote a parameter, secrets included.
             self._failed(index, change, change.scrub(str(err)), getattr(err, "code", None), started)
@@ -306,6 +309,14 @@ class _TargetRunner:
                 self._failed(index, change, finished.detail, finished.code, started)
                 return
             detail, outputs = finished.detail, finished.outputs
+            if after_wait and not finished.interrupted:
+                try:
+                    for n, api_call in after_wait:
+                        self._make(change, kind, n, api_call, created)
+                except ImagesyncError as err:
+                    detail = f"{arn} {finished.state}, then: {change.scrub(str(err))}"
+                    self._failed(index, change, detail, getattr(err, "code", None), started)
+                    return
         self._record(
             index,
             Outcome(
@@ -318,6 +329,27 @@ class _TargetRunner:
                 outputs=outputs,
             ),
         )
+
+    def _make(
+        self, change: ResourceChange, kind: Kind, n: int, api_call: ApiCall, created: str
+    ) -> tuple[dict[str, Any] | None, int]:
+        """Make one of a change's calls: (its response, or None when it needed none; the versions
+        it kept because they are in use or not imagesync's)."""
+        params = dict(api_call.params)
+        if api_call.created_arn_into is not None:
+            params[api_call.created_arn_into] = created
+        if api_call.idempotent_token:
+            params["clientToken"] = client_token(self.plan_id, self.plan.target, change, n, api_call)
+        if kind.builds is not None and api_call.operation == kind.delete_op and not _names_build(kind, params):
+            return None, self._delete_builds(kind, params, change.address)
+        try:
+            return self._call(api_call.operation, params), 0
+        except ApiError as err:
+            if err.code == "ResourceNotFoundException" and change.action in DELETIONS:
+                return None, 0  # already gone: the goal is met
+            if err.code == "ResourceDependencyException" and change.action == DELETE_VERSIONS:
+                return None, 1  # still referenced: retention keeps it
+            raise
 
     def _failed(self, index: int, change: ResourceChange, detail: str, code: str | None, started: float) -> None:
         elapsed = time.monotonic() - started
@@ -355,7 +387,7 @@ class _TargetRunner:
             state = str(_at(resource, awaited.state_path) or "")
             if state in awaited.ready:
                 outputs = awaited.outputs(resource) if awaited.outputs is not None else None
-                return _Finished(CREATED, f"{arn} {state}", outputs)
+                return _Finished(CREATED, f"{arn} {state}", outputs, state=state)
             if state in awaited.failed:
                 reason = str(_at(resource, awaited.reason_path) or "no reason given")
                 return _Finished(FAILED, f"{arn} ended {state}: {change.scrub(reason)}", None, code=state)
@@ -369,10 +401,10 @@ class _TargetRunner:
                 if self.on_progress is not None:
                     self.on_progress(outcome)
             if self._stop_waiting():
-                return _Finished(CREATED, f"{arn} still {state}: no longer waiting (interrupted)", None)
+                return _interrupted(arn, state)
             sleep(self.poll_interval)
             if self._stop_waiting():  # woken by the interrupt: no further read
-                return _Finished(CREATED, f"{arn} still {state}: no longer waiting (interrupted)", None)
+                return _interrupted(arn, state)
 
     def _stop_waiting(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -420,6 +452,14 @@ class _Finished:
     detail: str
     outputs: dict[str, Any] | None
     code: str | None = None
+    state: str = ""  # the state it reached
+    interrupted: bool = False  # the wait stopped before the work ended
+
+
+def _interrupted(arn: str, state: str) -> _Finished:
+    # What was to follow the build (sharing it) is left for the next plan, which reads how it ended.
+    detail = f"{arn} still {state}: no longer waiting (interrupted)"
+    return _Finished(CREATED, detail, None, state=state, interrupted=True)
 
 
 def _at(node: Any, path: tuple[str, ...]) -> Any:

@@ -17,15 +17,24 @@ from typing import Any
 
 from imagesync import arns, service_model, versioning
 from imagesync.arns import arn_name
-from imagesync.aws import Backoff, CallCounter, call, list_all
+from imagesync.aws import ApiError, Backoff, CallCounter, call, list_all
 from imagesync.kinds import REGISTRY, Kind
-from imagesync.kinds.ownership import ADDRESS_TAG, HASH_TAG, PROJECT_TAG, PRUNE_TAG, VERSION_TAG, owns
+from imagesync.kinds.ownership import (
+    ADDRESS_TAG,
+    HASH_TAG,
+    PROJECT_TAG,
+    PRUNE_TAG,
+    SHARING_TAG,
+    VERSION_TAG,
+    owns,
+)
 
 __all__ = [
     "ADDRESS_TAG",
     "HASH_TAG",
     "PROJECT_TAG",
     "PRUNE_TAG",
+    "SHARING_TAG",
     "VERSION_TAG",
     "LiveResource",
     "LiveState",
@@ -82,6 +91,10 @@ class LiveResource:
     instances: list[str] = field(default_factory=list)
     state: str = ""
     outputs: Mapping[str, Any] | None = None
+    # Shareable kinds: the resource policy of the newest version (or instance), when it was read
+    # (`policy_read`): for resources the manifests share, or that imagesync shared before.
+    policy: str | None = None
+    policy_read: bool = False
 
     @property
     def newest(self) -> LiveVersion | None:
@@ -203,7 +216,39 @@ def read_live(
                 if REGISTRY[res.kind].builds is not None and len(res.versions) > 1 and not res.known_to(project)
             ]
             list(pool.map(lambda job: _read_older(api, job[0], job[1], project), strangers))
+        list(pool.map(lambda job: _read_policy(api, *job), _policies_to_read(state, specs or {})))
     return state
+
+
+def _policies_to_read(
+    state: LiveState, specs: Mapping[str, Mapping[str, Mapping[str, Any]]]
+) -> list[tuple[LiveResource, Kind, str]]:
+    """The shareable resources whose policy matters: those a manifest shares, and those imagesync
+    shared before (their tag says so), whose sharing may have been taken out of the manifest."""
+    jobs = []
+    shared = {
+        (kind, arn_name(name)) for kind, by_name in specs.items() for name, spec in by_name.items() if "sharing" in spec
+    }
+    for res in state.resources.values():
+        kind = REGISTRY[res.kind]
+        if kind.sharing is None:
+            continue
+        newest = res.newest
+        arn = (newest.build_arn or newest.arn) if newest is not None else res.arn
+        tags = (newest.tags if newest is not None else res.tags) or {}
+        if arn and ((res.kind, arn_name(res.name)) in shared or SHARING_TAG in tags):
+            jobs.append((res, kind, arn))
+    return jobs
+
+
+def _read_policy(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:
+    assert kind.sharing is not None
+    try:
+        res.policy = api(kind.sharing.get_op, {kind.sharing.arn_member: arn}).get("policy")
+    except ApiError as err:
+        if err.code != "ResourceNotFoundException":  # no policy: nothing is shared
+            raise
+    res.policy_read = True
 
 
 def _read_instances(

@@ -110,6 +110,9 @@ class ApiCall:
     operation: str
     params: Mapping[str, Any]
     idempotent_token: bool = False  # the operation takes a clientToken
+    # The member that takes the ARN this change's Create call returns (known only then), e.g. the
+    # policy call that shares a version being published.
+    created_arn_into: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,11 @@ class ResourceChange:
 
     def calls_digest(self) -> str:
         """A hash of exactly the calls this change makes (parameters included)."""
-        material = [self.action, [[call.operation, plain(call.params)] for call in self.calls]]
+        calls = [[c.operation, plain(c.params)] for c in self.calls]
+        for entry, c in zip(calls, self.calls, strict=True):
+            if c.created_arn_into:
+                entry.append(c.created_arn_into)
+        material = [self.action, calls]
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
@@ -186,7 +193,8 @@ class ResourceChange:
             "diff": [d.to_json() for d in self.diff],
             "version": self.version.to_json() if self.version else None,
             "deleted_versions": list(self.deleted_versions),
-            "depends_on": [qualified(self.target, d) for d in self.depends_on],
+            # Another target's resource is named with its target already.
+            "depends_on": [d if ":" in d else qualified(self.target, d) for d in self.depends_on],
             "reason": self.reason,
             "calls_digest": self.calls_digest(),
             **extra,

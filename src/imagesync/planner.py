@@ -20,15 +20,17 @@ from typing import Any
 
 from imagesync import __version__, arns, versioning
 from imagesync.aws import CallCounter, Connector
-from imagesync.desired import Address, DesiredState, Resource, Target
+from imagesync.desired import Address, DesiredState, Reference, Resource, Target
 from imagesync.diff import diff, document_diff, normalize
 from imagesync.errors import UserError
 from imagesync.kinds import REGISTRY, Kind, arn_name, thaw
+from imagesync.kinds import sharing as shares
 from imagesync.live import (
     ADDRESS_TAG,
     HASH_TAG,
     PROJECT_TAG,
     PRUNE_TAG,
+    SHARING_TAG,
     VERSION_TAG,
     LiveResource,
     LiveState,
@@ -53,6 +55,7 @@ from imagesync.plan_model import (
     ResourceChange,
     TargetPlan,
     VersionChange,
+    qualified,
 )
 
 log = get_logger(__name__)
@@ -84,7 +87,11 @@ def make_plan(
     """Read live state for the selected targets and plan every change."""
     _refuse_shared_scopes(desired, connector)
     targets = []
-    for target in selected_targets(desired, options.targets):
+    planners: dict[str, _TargetPlanner] = {}
+    selected = selected_targets(desired, options.targets)
+    for target in with_upstream(desired, selected):
+        if target not in selected:
+            log.info("planning an upstream target too", target=target.name, why="a selected target uses its resources")
         resources = desired.for_target(target.name)
         wanted: dict[str, set[str]] = {}
         specs: dict[str, dict[str, Mapping[str, Any]]] = {}
@@ -101,7 +108,9 @@ def make_plan(
             thorough=options.prune,
             target=target.name,
         )
-        target_plan = plan_target(desired, target, connector.account(target), live, options)
+        planner = _TargetPlanner(desired, target, connector.account(target), live, options, planners)
+        target_plan = planner.run()
+        planners[target.name] = planner
         log.info(
             "planned",
             target=target.name,
@@ -123,6 +132,34 @@ def make_plan(
             "targets": list(options.targets),
         },
     )
+
+
+def with_upstream(desired: DesiredState, selected: list[Target]) -> list[Target]:
+    """The selected targets and every target they use resources of (`{ref: NAME, target: T}`),
+    each after the targets it uses: a spoke's recipe can only move to what the hub has published
+    and shared, so the hub is planned (and applied) first, as Terraform includes a target's
+    dependencies. The loader has refused targets that use each other."""
+    uses: dict[str, set[str]] = {t.name: set() for t in desired.project.targets}
+    for res in desired:
+        uses[res.target].update(t for t, _ in res.upstream)
+    wanted: set[str] = set()
+    todo = [t.name for t in selected]
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(uses[name])
+    order: list[Target] = []
+    placed: set[str] = set()
+    while len(order) < len(wanted):
+        for target in desired.project.targets:  # project order among the targets that are ready
+            if target.name in wanted and target.name not in placed and uses[target.name] <= placed:
+                order.append(target)
+                placed.add(target.name)
+                break
+        else:
+            raise UserError("targets use each other's resources: " + ", ".join(sorted(wanted - placed)))
+    return order
 
 
 def portable_root(root: str) -> str:
@@ -151,16 +188,23 @@ def _refuse_shared_scopes(desired: DesiredState, connector: Connector) -> None:
 def plan_target(
     desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions
 ) -> TargetPlan:
-    """The changes for one target (pure: no API calls)."""
-    planner = _TargetPlanner(desired, target, account, live, options)
+    """The changes for one target that uses no other target's resources (pure: no API calls)."""
+    planner = _TargetPlanner(desired, target, account, live, options, {})
     return planner.run()
 
 
 class _TargetPlanner:
     def __init__(
-        self, desired: DesiredState, target: Target, account: str, live: LiveState, options: PlanOptions
+        self,
+        desired: DesiredState,
+        target: Target,
+        account: str,
+        live: LiveState,
+        options: PlanOptions,
+        upstream: Mapping[str, _TargetPlanner],
     ) -> None:
         self.desired = desired
+        self.upstream = upstream  # the planners of the targets this one uses, already run
         self.project = desired.project.name
         self.target = target
         self.account = account
@@ -176,6 +220,7 @@ class _TargetPlanner:
     def run(self) -> TargetPlan:
         resources = self.desired.for_target(self.target.name)
         for res in resources:
+            self._check_upstream(res)
             if res.kind_info.versioned:
                 self._versioned(res)
             elif res.kind_info.rebuilt:
@@ -199,7 +244,9 @@ class _TargetPlanner:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def resolve(self, kind: str, name: str, form: str) -> str:
+    def resolve(self, kind: str, name: str, form: str, in_target: str | None = None) -> str:
+        if in_target is not None:  # what that target's plan leaves live there
+            return self.upstream[in_target].resolve(kind, name, form)
         if form == "image":
             return arns.newest_image_arn(self.target.region, self.account, name)
         return self.planned[Address(kind, name)]
@@ -217,27 +264,138 @@ class _TargetPlanner:
 
     def _cascade_reason(self, res: Resource) -> str | None:
         # A dependency referenced only with a pinned version moves nothing here.
-        followed = {ref.target for ref in res.references if ref.version is None}
-        pinned = {ref.target for ref in res.references if ref.version is not None} - followed
-        moved = [f"{a} -> {self.moved[a]}" for a in res.depends_on if a in self.moved and a not in pinned]
+        followed = {(ref.in_target, ref.target) for ref in res.references if ref.version is None}
+        pinned = {(ref.in_target, ref.target) for ref in res.references if ref.version is not None} - followed
+        moved = [f"{a} -> {self.moved[a]}" for a in res.depends_on if a in self.moved and (None, a) not in pinned]
+        for target, address in res.upstream:  # what this target picks up from another one
+            there = self.upstream[target].moved
+            if address in there and (target, address) not in pinned:
+                moved.append(f"{qualified(target, str(address))} -> {there[address]} (from target {target})")
         return ("dependency changed: " + ", ".join(moved)) if moved else None
+
+    def _owner(self, ref: Reference) -> _TargetPlanner:
+        """The planner of the target that manages what `ref` names."""
+        return self.upstream[ref.in_target] if ref.in_target is not None else self
 
     def _check_pins(self, res: Resource) -> None:
         """A pinned version must be published (or be published by this plan): refused otherwise."""
         for ref in res.references:
             if ref.version is None:
                 continue
-            live = self.live.get(ref.target.kind, ref.target.name)
+            owner = self._owner(ref)
+            live = owner.live.get(ref.target.kind, ref.target.name)
             published = [v.version for v in live.versions] if live is not None else []
-            if ref.target in self.moved and ref.target in self.planned:
-                published.append(arns.version_of(self.planned[ref.target]))
+            if ref.target in owner.moved and ref.target in owner.planned:
+                published.append(arns.version_of(owner.planned[ref.target]))
             if not any(versioning.matches(ref.version, v) for v in published):
                 have = ", ".join(published) or "none"
                 raise UserError(
                     f"{self.target.name}:{res.address} ({ref.location}): pins {ref.target} {ref.version}, but no such "
-                    f"version is published in target {self.target.name} (published: {have}); pin a published "
+                    f"version is published in target {owner.target.name} (published: {have}); pin a published "
                     "version, a wildcard such as 1.x.x, or leave the version out to follow the one this plan publishes"
                 )
+
+    def _check_upstream(self, res: Resource) -> None:
+        """What this target uses from another must be in its region and shared with its account."""
+        for ref in res.references:
+            if ref.in_target is None:
+                continue
+            owner = self.upstream[ref.in_target]
+            used = qualified(owner.target.name, str(ref.target))
+            where = f"{self.target.name}:{res.address} ({ref.location}) uses {used}"
+            if owner.target.region != self.target.region:
+                raise UserError(
+                    f"{where}, but target {owner.target.name} is in {owner.target.region} and {self.target.name} in "
+                    f"{self.target.region}: Image Builder resources are regional, so a target can only use those of "
+                    "a target in its own region"
+                )
+            if owner.account == self.account:
+                continue
+            sharers = self._sharers(ref)
+            if ref.form == "image":
+                what = f"no image built from {ref.target} in target {owner.target.name} is shared"
+            else:
+                what = f"{ref.target} in target {owner.target.name} is not shared"
+            if not any(shares.grants(shares.wanted(r.spec), self.account) is not False for r in sharers):
+                raise UserError(
+                    f"{where}, but {what} with account {self.account}: add {self.account} to its spec.sharing.accounts "
+                    "(or an organization or organizational unit the account is in)"
+                )
+
+    def _sharers(self, ref: Reference) -> list[Resource]:
+        """What another target shares for `ref` to work here: a component or recipe is shared
+        itself; a parent image (`form: image`) through the images built there from the recipe."""
+        assert ref.in_target is not None
+        if ref.form != "image":
+            found = self.desired.get(ref.in_target, ref.target)
+            return [found] if found is not None else []
+        return [
+            r
+            for r in self.desired.for_target(ref.in_target)
+            if r.kind_info.rebuilt
+            and r.kind_info.sharing is not None
+            and any(x.target == ref.target and x.in_target is None for x in r.references)
+        ]
+
+    def _upstream_deps(self, res: Resource) -> tuple[str, ...]:
+        """The other targets' changes this one waits for, as `target:Kind/name`: what it references
+        there, and the images that share a parent image it uses (so a failed build stops it)."""
+        found = {qualified(t, str(a)) for t, a in res.upstream}
+        for ref in res.references:
+            if ref.in_target is not None and ref.form == "image":
+                found.update(qualified(ref.in_target, str(r.address)) for r in self._sharers(ref))
+        return tuple(sorted(found))
+
+    def _sharing(
+        self,
+        res: Resource,
+        live_res: LiveResource | None,
+        arn: str | None,
+        live_tags: Mapping[str, str],
+        tags: dict[str, str],
+    ) -> tuple[list[ApiCall], list[DiffItem]]:
+        """The policy call that makes the live sharing what the spec says, and its diff; `arn` is
+        the existing version or instance it applies to (with `live_tags`), None for one this change
+        creates: the call then takes the ARN the Create returns. Sets the sharing tag in `tags`."""
+        sharing = res.kind_info.sharing
+        if sharing is None:
+            return [], []
+        want = shares.wanted(res.spec)
+        have: shares.Principals | None = {}
+        if arn is not None and live_res is not None and live_res.policy_read:
+            have = shares.principals(sharing, live_res.policy)
+        if want:
+            tags[SHARING_TAG] = shares.marker(want)
+        if have == want:
+            return [], []
+        if not want:
+            if have is None or have:  # still shared: the tag stays, so later plans read it and say so again
+                if SHARING_TAG in live_tags:
+                    tags[SHARING_TAG] = live_tags[SHARING_TAG]
+                who = ", ".join(p for c in shares.CATEGORIES for p in (have or {}).get(c, ())) or "other accounts"
+                self.warnings.append(
+                    f"{res.address}: spec.sharing was removed, but Image Builder has no call that withdraws a "
+                    f"resource policy: {arn} stays shared with {who} until it is deleted or its AWS RAM resource "
+                    "share is removed"
+                )
+            return [], []
+        before = have or {}
+        items = [
+            DiffItem(
+                "add" if c not in before else "remove" if c not in want else "change",
+                f"spec.sharing.{c}",
+                before.get(c),
+                want.get(c),
+            )
+            for c in shares.CATEGORIES
+            if before.get(c) != want.get(c)
+        ]
+        if have is None:
+            items.append(DiffItem("change", "spec.sharing", "(a policy imagesync did not write)", want))
+        params: dict[str, Any] = {"policy": shares.policy(sharing, want)}
+        if arn is not None:
+            params[sharing.arn_member] = arn
+        return [ApiCall(sharing.put_op, params, created_arn_into=None if arn else sharing.arn_member)], items
 
     def _tag_calls(
         self, arn: str, live_tags: Mapping[str, str], wanted: Mapping[str, str]
@@ -261,7 +419,7 @@ class _TargetPlanner:
             kind=res.kind,
             name=res.name,
             action=action,
-            depends_on=tuple(str(a) for a in res.depends_on),
+            depends_on=tuple(str(a) for a in res.depends_on) + self._upstream_deps(res),
             sensitive_paths=_sensitive_paths(res),
             makes_outputs=res.kind_info.awaited is not None and res.kind_info.awaited.outputs is not None,
             **kw,
@@ -309,17 +467,18 @@ class _TargetPlanner:
             self.planned[res.address] = newest.arn
             tag_target = newest.build_arn or newest.arn
             wanted_tags[VERSION_TAG] = newest.version
+            share_calls, share_items = self._sharing(res, live_res, tag_target, newest.tags or {}, wanted_tags)
             tag_calls, tag_items = self._tag_calls(tag_target, newest.tags or {}, wanted_tags)
-            action = UPDATE if tag_calls else NO_OP
+            calls = tag_calls + share_calls
             self.changes.append(
                 self._change(
                     res,
-                    action,
+                    UPDATE if calls else NO_OP,
                     before=_versioned_view(newest.version, _live_content(kind, newest), newest.tags or {}),
                     after=_versioned_view(newest.version, shown, wanted_tags),
-                    diff=tuple(tag_items),
-                    calls=tuple(tag_calls),
-                    reason="tags changed" if tag_calls else "",
+                    diff=tuple(tag_items + share_items),
+                    calls=tuple(calls),
+                    reason=_update_reason(tag_calls, share_calls),
                 )
             )
             return
@@ -358,6 +517,10 @@ class _TargetPlanner:
             if level != "patch":
                 reason += f" ({level} bump)"
         version_tags = {**wanted_tags, VERSION_TAG: next_version}
+        # The new version is shared as the spec says, whatever the one before it was shared with.
+        share_calls, share_items = self._sharing(res, None, None, {}, version_tags)
+        if newest is not None and (newest.tags or {}).get(SHARING_TAG) != version_tags.get(SHARING_TAG):
+            items += share_items
         request = {**body, "semanticVersion": next_version, "tags": version_tags}
         self.planned[res.address] = f"{base}/{next_version}"
         self.moved[res.address] = next_version
@@ -372,7 +535,7 @@ class _TargetPlanner:
                 diff=tuple(items),
                 version=VersionChange(latest, next_version, reason),
                 reason=reason,
-                calls=(ApiCall(kind.create_op, request, idempotent_token=True),),
+                calls=(ApiCall(kind.create_op, request, idempotent_token=True), *share_calls),
             )
         )
 
@@ -470,16 +633,18 @@ class _TargetPlanner:
         failed = live_res is not None and awaited is not None and live_res.state in awaited.failed
         if live_res is not None and live_res.arn and not failed and live_res.tags.get(HASH_TAG) == content_hash:
             self.planned[res.address] = live_res.arn
+            share_calls, share_items = self._sharing(res, live_res, live_res.arn, live_res.tags, wanted_tags)
             tag_calls, tag_items = self._tag_calls(live_res.arn, live_res.tags, wanted_tags)
+            calls = tag_calls + share_calls
             self.changes.append(
                 self._change(
                     res,
-                    UPDATE if tag_calls else NO_OP,
+                    UPDATE if calls else NO_OP,
                     before={"spec": body, "tags": dict(live_res.tags)},
                     after=after,
-                    diff=tuple(tag_items),
-                    reason="tags changed" if tag_calls else "",
-                    calls=tuple(tag_calls),
+                    diff=tuple(tag_items + share_items),
+                    reason=_update_reason(tag_calls, share_calls),
+                    calls=tuple(calls),
                     outputs=live_res.outputs,
                 )
             )
@@ -494,13 +659,15 @@ class _TargetPlanner:
         # after apply. Nothing references an image today; a reference would read this marker.
         self.planned[res.address] = f"(the {res.address} built by this apply)"
         self.moved[res.address] = "rebuilt"
+        # Shared once it is built: the executor puts the policy when the build has ended well.
+        share_calls, _ = self._sharing(res, None, None, {}, wanted_tags)
         self.changes.append(
             self._change(
                 res,
                 CREATE,
                 after=after,
                 reason=reason,
-                calls=(ApiCall(kind.create_op, {**body, "tags": wanted_tags}, idempotent_token=True),),
+                calls=(ApiCall(kind.create_op, {**body, "tags": wanted_tags}, idempotent_token=True), *share_calls),
             )
         )
 
@@ -594,6 +761,10 @@ class _TargetPlanner:
                     calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
                 )
             )
+
+
+def _update_reason(tag_calls: list[ApiCall], share_calls: list[ApiCall]) -> str:
+    return ", ".join(([] if not tag_calls else ["tags changed"]) + ([] if not share_calls else ["sharing changed"]))
 
 
 def _shown_content(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:

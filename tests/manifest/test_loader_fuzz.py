@@ -419,7 +419,7 @@ def test_random_spec_values_load_or_raise_manifest_error(kind: str) -> None:
                 assert r.kind == kind and r.name == name
                 # whatever the loader accepts, the Create request can be built from it
                 body = r.kind_info.create_request(
-                    r.spec, r.name, lambda k, n, f: f"arn:aws:imagebuilder:us-east-1:1:{k}/{n}",
+                    r.spec, r.name, lambda k, n, f, t: f"arn:aws:imagebuilder:us-east-1:1:{k}/{n}",
                     version="1.0.0", document=r.document, tags={"imagesync:project": "fuzz"},
                 )
                 assert body.get("name") == (name if r.kind_info.named else None)
@@ -537,7 +537,7 @@ def test_schema_guided_specs_load_into_model_valid_requests(kind: str) -> None:
             target = result.project.target(r.target)
             prefix = f"arn:aws:imagebuilder:{target.region}:{target.account}"
             body = info.create_request(
-                r.spec, r.name, lambda k, n, f, prefix=prefix: f"{prefix}:x/{n}",
+                r.spec, r.name, lambda k, n, f, t, prefix=prefix: f"{prefix}:x/{n}",
                 version="1.0.0", document=r.document,
                 tags={"imagesync:project": "fuzz", "imagesync:address": str(r.address)},
             )
@@ -545,7 +545,7 @@ def test_schema_guided_specs_load_into_model_valid_requests(kind: str) -> None:
             assert_model_valid(info.create_op, body)
             if info.update_op is not None:
                 arn = info.arn_base(target.region, target.account or "", r.name)
-                update = info.update_request(r.spec, r.name, arn, lambda k, n, f: "x")
+                update = info.update_request(r.spec, r.name, arn, lambda k, n, f, t: "x")
                 update["clientToken"] = "fuzz"
                 assert "name" not in update and "tags" not in update
                 assert_model_valid(info.update_op, update)

@@ -67,11 +67,12 @@ EXPECTED_KEYS = sorted(
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def make_resolver(target: Target) -> Callable[[str, str, str], str]:
-    """resolve(kind, name, form): the realistic ARN of a managed resource in `target`."""
+def make_resolver(target: Target) -> Callable[[str, str, str, str | None], str]:
+    """resolve(kind, name, form, in_target): the realistic ARN of a managed resource in `target`."""
     base = f"arn:aws:imagebuilder:{target.region}:{target.account}:"
 
-    def resolve(kind: str, name: str, form: str) -> str:
+    def resolve(kind: str, name: str, form: str, in_target: str | None = None) -> str:
+        assert in_target is None, in_target
         if form == "image":
             return f"{base}image/{name}/x.x.x"
         assert form == "arn", form

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagesync.arns import resource_arn, with_version
+from imagesync.kinds.sharing import Sharing
 
 # Spec fields that only imagesync reads; never sent to Image Builder. (A kind's document fields
 # are taken out by `create_request` itself.)
-IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive"})
+IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive", "sharing"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,15 @@ class RefField:
         for i, item in enumerate(items if isinstance(items, list | tuple) else ()):
             if isinstance(item, Mapping) and isinstance(item.get("ref"), str) and isinstance(item.get("version"), str):
                 yield (self.path[0], i, "ref"), item["ref"], item["version"]
+
+    def targets(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """(path, target) of every `{ref: NAME, target: T}`: a reference to what target T manages."""
+        for path, _name in self.find(spec):
+            node: Any = spec
+            for part in path[:-1] if self.arn_key is not None else path:
+                node = node[part]
+            if isinstance(node.get("target"), str):
+                yield path, node["target"]
 
     def find(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """(path, name) of every `{ref: NAME}` this field holds in `spec` (plain or frozen): the
@@ -73,8 +83,9 @@ def _walk(node: Any, rest: tuple[str, ...], path: tuple[str | int, ...]) -> Iter
         yield from _walk(node[head], rest[1:], (*path, head))
 
 
-# resolve(kind, name, form) -> ARN of the managed resource
-Resolver = Callable[[str, str, str], str]
+# resolve(kind, name, form, target) -> ARN of the managed resource; `target` names the target that
+# manages it when that is not the resource's own (`{ref: NAME, target: T}`), else None.
+Resolver = Callable[[str, str, str, str | None], str]
 
 # named_dependencies(spec) -> (kind, name) of resources the spec names by plain name, not `{ref:}`
 NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
@@ -183,6 +194,7 @@ class Kind:
     named: bool = True  # the Create call takes a `name` (an image takes its recipe's)
     awaited: Awaited | None = None
     reader: Reader | None = None  # reads live instances itself (kinds not identified by name)
+    sharing: Sharing | None = None  # can be shared with other accounts (`spec.sharing`)
 
     @property
     def versioned(self) -> bool:
@@ -277,14 +289,16 @@ class Kind:
 
 
 def _resolve_refs(body: dict[str, Any], ref: RefField, resolve: Resolver) -> None:
+    targets = dict(ref.targets(body))
     for path, name in list(ref.find(body)):
-        arn = resolve(ref.kinds[0], name, ref.form)
+        arn = resolve(ref.kinds[0], name, ref.form, targets.get(path))
         parent: Any = body
         for part in path[:-1]:
             parent = parent[part]
         if ref.arn_key is not None:
             # list items such as recipe components: {ref: x, parameters: [...]} -> {componentArn: ARN, ...}
             del parent["ref"]
+            parent.pop("target", None)
             pin = parent.pop("version", None) if ref.pinnable else None
             parent[ref.arn_key] = with_version(arn, pin) if isinstance(pin, str) else arn
         else:

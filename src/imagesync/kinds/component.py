@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagesync.kinds.base import VERSIONED, BuildVersions, Document, Kind
+from imagesync.kinds.sharing import Sharing
 
 KIND = Kind(
     name="Component",
@@ -17,4 +18,5 @@ KIND = Kind(
     builds=BuildVersions("ListComponentBuildVersions", "componentVersionArn", "componentSummaryList"),
     document=Document("data", "uri", "documentFile", "document", "component"),
     list_params={"owner": "Self"},
+    sharing=Sharing("ComponentPolicy", "componentArn", ("imagebuilder:GetComponent", "imagebuilder:ListComponents")),
 )

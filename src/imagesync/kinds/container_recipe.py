@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagesync.kinds.base import VERSIONED, Document, Kind, RefField
+from imagesync.kinds.sharing import Sharing
 
 KIND = Kind(
     name="ContainerRecipe",
@@ -26,5 +27,10 @@ KIND = Kind(
     refs=(
         RefField(("components", "*"), ("Component",), arn_key="componentArn", pinnable=True),
         RefField(("parentImage",), ("ContainerRecipe",), form="image"),
+    ),
+    sharing=Sharing(
+        "ContainerRecipePolicy",
+        "containerRecipeArn",
+        ("imagebuilder:GetContainerRecipe", "imagebuilder:ListContainerRecipes"),
     ),
 )

@@ -16,6 +16,7 @@ from typing import Any
 from imagesync.arns import arn_name, name_of
 from imagesync.kinds.base import REBUILT, Api, Awaited, Instance, Kind, RefField
 from imagesync.kinds.ownership import ADDRESS_TAG
+from imagesync.kinds.sharing import Sharing
 
 NAME = "Image"
 _RECIPES = ("imageRecipeArn", "containerRecipeArn")
@@ -110,4 +111,5 @@ KIND = Kind(
         outputs=outputs,
     ),
     reader=read,
+    sharing=Sharing("ImagePolicy", "imageArn", ("imagebuilder:GetImage", "imagebuilder:ListImages")),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagesync.kinds.base import VERSIONED, Kind, RefField
+from imagesync.kinds.sharing import Sharing
 
 KIND = Kind(
     name="ImageRecipe",
@@ -21,5 +22,8 @@ KIND = Kind(
         # A managed parent recipe is layered through its newest image, so base rebuilds flow down
         # through the child pipeline's dependency-update start condition.
         RefField(("parentImage",), ("ImageRecipe",), form="image"),
+    ),
+    sharing=Sharing(
+        "ImageRecipePolicy", "imageRecipeArn", ("imagebuilder:GetImageRecipe", "imagebuilder:ListImageRecipes")
     ),
 )

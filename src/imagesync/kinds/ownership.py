@@ -15,6 +15,8 @@ ADDRESS_TAG = "imagesync:address"
 HASH_TAG = "imagesync:content-hash"
 PRUNE_TAG = "imagesync:prune"
 VERSION_TAG = "imagesync:version"  # on each published version: a copy's tags name the wrong version
+# Whom imagesync shared a resource with (a digest): its policy is read back while the tag is there.
+SHARING_TAG = "imagesync:sharing"
 
 
 def owns(tags: Mapping[str, str] | None, project: str, address: str, version: str | None = None) -> bool:

@@ -422,7 +422,7 @@ class _Loader:
             spec=freeze(spec),
             location=doc.at(("metadata", "name")),
             annotations=freeze(value["metadata"].get("annotations") or {}),
-            references=tuple(self._collect_refs(doc, m.kind)),
+            references=tuple(self._collect_refs(doc, m.kind, target.name)),
             document=document,
             document_value=freeze(parsed),
         )
@@ -643,22 +643,28 @@ class _Loader:
 
     # --- references and cycles -----------------------------------------------------------------
 
-    def _collect_refs(self, doc: Located, kind: str) -> Iterator[Reference]:
+    def _collect_refs(self, doc: Located, kind: str, own_target: str) -> Iterator[Reference]:
         spec = doc.value["spec"]
         for field in REGISTRY[kind].refs:
             pins = {path: version for path, _name, version in field.pins(spec)}
+            targets = dict(field.targets(spec))
             for path, name in field.find(spec):
+                in_target = targets.get(path)
                 yield Reference(
                     path=path,
                     target=Address(field.kinds[0], name),
                     form=field.form,
                     location=doc.at(("spec", *path)),
                     version=pins.get(path),
+                    in_target=None if in_target == own_target else in_target,
                 )
 
     def _references(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
         for resource in resources.values():
             for ref in resource.references:
+                if ref.in_target is not None:
+                    self._cross_target(project, resources, resource, ref)
+                    continue
                 key = (resource.target, ref.target.kind, ref.target.name)
                 if key in resources or key in self.invalid or self._maybe_unparsed(ref.target.name):
                     continue
@@ -684,7 +690,62 @@ class _Loader:
                     )
                 self.problems.add(ref.location, message)
 
+    def _cross_target(
+        self, project: Project, resources: dict[tuple[str, str, str], Resource], resource: Resource, ref: Reference
+    ) -> None:
+        """`{ref: NAME, target: T}`: T must be a target, manage NAME, and NAME's kind be shareable."""
+        field = dotted(ref.path)
+        names = [t.name for t in project.targets]
+        assert ref.in_target is not None
+        if ref.in_target not in names:
+            hint = did_you_mean(ref.in_target, set(names))
+            self.problems.add(
+                ref.location,
+                f"{resource.address} spec.{field} names target '{ref.in_target}', which {PROJECT_FILE} does not "
+                f"define{hint or '; it defines: ' + ', '.join(names)}",
+            )
+            return
+        kind = REGISTRY[ref.target.kind]
+        if kind.sharing is None:
+            shareable = ", ".join(k.name for k in REGISTRY if k.sharing is not None)
+            self.problems.add(
+                ref.location,
+                f"{resource.address} spec.{field} references a {kind.name} in target '{ref.in_target}', but "
+                f"{kind.name}s cannot be shared between accounts (shareable: {shareable}); define it in "
+                f"target {resource.target} too",
+            )
+            return
+        key = (ref.in_target, ref.target.kind, ref.target.name)
+        if key in resources or key in self.invalid or self._maybe_unparsed(ref.target.name):
+            return
+        there = {n for (t, k, n) in resources if t == ref.in_target and k == ref.target.kind}
+        self.problems.add(
+            ref.location,
+            f"{resource.address} spec.{field} references {ref.target} in target '{ref.in_target}', which is not "
+            f"defined for that target" + did_you_mean(ref.target.name, there),
+        )
+
+    def _target_cycles(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
+        """Targets apply one after another, each after those it uses: they may not use each other."""
+        edges: dict[str, set[str]] = {t.name: set() for t in project.targets}
+        where: dict[tuple[str, str], Location] = {}
+        for resource in resources.values():
+            for ref in resource.references:
+                if ref.in_target in edges:
+                    edges[resource.target].add(ref.in_target)
+                    where.setdefault((resource.target, ref.in_target), ref.location)
+        try:
+            graphlib.TopologicalSorter(edges).prepare()
+        except graphlib.CycleError as exc:
+            cycle = list(exc.args[1])  # [a, b, ..., a]: each uses the one before it
+            self.problems.add(
+                where[(cycle[1], cycle[0])],
+                "targets reference each other's resources: " + " -> ".join(reversed(cycle))
+                + "; a target is applied after the targets it uses, so one of them must stop referencing the other",
+            )
+
     def _cycles(self, project: Project, resources: dict[tuple[str, str, str], Resource]) -> None:
+        self._target_cycles(project, resources)
         reported: set[frozenset[Address]] = set()
         for target in project.targets:
             mine = {r.address: r for r in resources.values() if r.target == target.name}

@@ -1,0 +1,354 @@
+"""Hub and spoke: one account builds and shares, two others build on what it shares.
+
+The hub publishes a hardening component, a hardened base recipe and an application recipe on
+top of it, builds both images and shares the component and the images with the spokes' accounts
+(`spec.sharing`). Each spoke's recipe uses the hub's base image as its parent and the hub's
+component (`{ref: NAME, target: hub}`) beside one of its own. Everything goes through the CLI
+against one sandbox holding all three accounts; the sandbox refuses a spoke's recipe that names
+anything the hub has not shared with it, so the order of the apply is checked by the service
+itself, not only by reading imagesync's output.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from imagesync.sandbox import RunningSandbox, running
+
+REGION = "us-east-1"
+HUB, SPOKE_A, SPOKE_B, STRANGER = "111111111111", "222222222222", "333333333333", "444444444444"
+POLL = ["--poll-interval", "0.05"]
+
+# The spokes come first in the file: the hub is applied first because they use it, not by position.
+PROJECT = f"""\
+project: estate
+targets:
+  - name: spoke-a
+    region: {REGION}
+    account: "{SPOKE_A}"
+  - name: hub
+    region: {REGION}
+    account: "{HUB}"
+  - name: spoke-b
+    region: {REGION}
+    account: "{SPOKE_B}"
+"""
+
+HUB_MANIFESTS = """\
+apiVersion: imagesync/v1
+kind: Component
+metadata: {{name: hardening, targets: [hub]}}
+spec:
+  version: 1.0.0
+  platform: Linux
+  sharing:
+    accounts: [{sharing}]
+  document:
+    schemaVersion: 1.0
+    phases:
+      - name: build
+        steps:
+          - name: Harden
+            action: ExecuteBash
+            inputs: {{commands: ["echo {word}"]}}
+---
+apiVersion: imagesync/v1
+kind: InfrastructureConfiguration
+metadata: {{name: build}}
+spec:
+  instanceProfileName: image-build
+---
+apiVersion: imagesync/v1
+kind: ImageRecipe
+metadata: {{name: hardened-base, targets: [hub]}}
+spec:
+  version: 1.0.0
+  parentImage: arn:aws:imagebuilder:{region}:aws:image/amazon-linux-2023-x86/x.x.x
+  components: [{{ref: hardening}}]
+---
+apiVersion: imagesync/v1
+kind: Image
+metadata: {{name: hardened-base, targets: [hub]}}
+spec:
+  imageRecipeArn: {{ref: hardened-base}}
+  infrastructureConfigurationArn: {{ref: build}}
+  sharing:
+    accounts: [{sharing}]
+---
+apiVersion: imagesync/v1
+kind: ImageRecipe
+metadata: {{name: app, targets: [hub]}}
+spec:
+  version: 1.0.0
+  parentImage: {{ref: hardened-base}}
+  components: [{{ref: hardening}}]
+---
+apiVersion: imagesync/v1
+kind: Image
+metadata: {{name: app, targets: [hub]}}
+spec:
+  imageRecipeArn: {{ref: app}}
+  infrastructureConfigurationArn: {{ref: build}}
+  sharing:
+    accounts: [{sharing}]
+"""
+
+SPOKE_MANIFESTS = """\
+apiVersion: imagesync/v1
+kind: Component
+metadata: {name: team-tools, targets: [spoke-a, spoke-b]}
+spec:
+  version: 1.0.0
+  platform: Linux
+  document:
+    schemaVersion: 1.0
+    phases: [{name: build, steps: [{name: Tools, action: ExecuteBash, inputs: {commands: ["echo tools"]}}]}]
+---
+apiVersion: imagesync/v1
+kind: ImageRecipe
+metadata: {name: team-app, targets: [spoke-a, spoke-b]}
+spec:
+  version: 1.0.0
+  parentImage: {ref: hardened-base, target: hub}
+  components:
+    - {ref: hardening, target: hub}
+    - {ref: team-tools}
+---
+apiVersion: imagesync/v1
+kind: Image
+metadata: {name: team-app, targets: [spoke-a, spoke-b]}
+spec:
+  imageRecipeArn: {ref: team-app}
+  infrastructureConfigurationArn: {ref: build}
+"""
+
+
+def write(root: Path, word: str = "one", shared_with: tuple[str, ...] = (SPOKE_A, SPOKE_B)) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "imagesync.yaml").write_text(PROJECT)
+    sharing = ", ".join(f'"{a}"' for a in shared_with)
+    (root / "hub.yaml").write_text(HUB_MANIFESTS.format(word=word, sharing=sharing, region=REGION))
+    (root / "spokes.yaml").write_text(SPOKE_MANIFESTS)
+    return root
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    with running(build_minutes=1, clock_speed=600) as sb:
+        yield sb
+
+
+def cli(sb: RunningSandbox, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imagesync", *args, str(root), "--sandbox", sb.endpoint_url],
+        capture_output=True, text=True, cwd=root, timeout=180,
+    )
+
+
+def plan(sb: RunningSandbox, root: Path, *args: str) -> dict[str, Any]:
+    result = cli(sb, root, "plan", "--format", "json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def changes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["address"]: c for c in doc["resource_changes"]}
+
+
+def pending(doc: dict[str, Any]) -> dict[str, str]:
+    return {a: c["change"]["actions"][0] for a, c in changes(doc).items() if c["change"]["actions"] != ["no-op"]}
+
+
+def apply(sb: RunningSandbox, root: Path, *args: str) -> list[dict[str, Any]]:
+    result = cli(sb, root, "apply", "--auto-approve", "--format", "json", *POLL, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)["outcomes"]
+
+
+def client(sb: RunningSandbox, account: str) -> Any:
+    return boto3.client(
+        "imagebuilder", region_name=REGION, endpoint_url=sb.endpoint_url,
+        aws_access_key_id=account, aws_secret_access_key="x",
+    )
+
+
+def test_the_estate_applies_hub_first_then_plans_empty(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    root = write(tmp_path / "m")
+    first = plan(sandbox, root)
+    assert [t["name"] for t in first["targets"]] == ["hub", "spoke-a", "spoke-b"]
+    recipe = changes(first)["spoke-a:ImageRecipe/team-app"]
+    assert "hub:Component/hardening" in recipe["depends_on"]
+    assert "hub:Image/hardened-base" in recipe["depends_on"]  # the image that shares the parent
+
+    outcomes = apply(sandbox, root)
+    assert all(o["status"] in ("created", "published") for o in outcomes), outcomes
+    order = [f"{o['target']}:{o['address']}" for o in outcomes]
+    last_hub = max(i for i, a in enumerate(order) if a.startswith("hub:"))
+    assert min(i for i, a in enumerate(order) if not a.startswith("hub:")) > last_hub
+
+    # The spokes' recipes use what the hub published and shared, by the hub's ARNs.
+    for account in (SPOKE_A, SPOKE_B):
+        live = client(sandbox, account).get_image_recipe(
+            imageRecipeArn=f"arn:aws:imagebuilder:{REGION}:{account}:image-recipe/team-app/1.0.0"
+        )["imageRecipe"]
+        arns = [c["componentArn"] for c in live["components"]]
+        assert arns[0] == f"arn:aws:imagebuilder:{REGION}:{HUB}:component/hardening/1.0.0"
+        assert live["parentImage"] == f"arn:aws:imagebuilder:{REGION}:{HUB}:image/hardened-base/x.x.x"
+    hub = client(sandbox, HUB)
+    policy = json.loads(
+        hub.get_component_policy(componentArn=f"arn:aws:imagebuilder:{REGION}:{HUB}:component/hardening/1.0.0/1")[
+            "policy"
+        ]
+    )
+    assert sorted(policy["Statement"][0]["Principal"]["AWS"]) == [SPOKE_A, SPOKE_B]
+    # Not shared with anyone else: another account cannot read it.
+    with pytest.raises(hub.exceptions.ClientError):
+        client(sandbox, STRANGER).get_component(
+            componentBuildVersionArn=f"arn:aws:imagebuilder:{REGION}:{HUB}:component/hardening/1.0.0/1"
+        )
+
+    again = plan(sandbox, root)
+    assert pending(again) == {}
+
+
+def test_a_hub_component_change_cascades_into_the_spokes_in_one_plan(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    root = write(tmp_path / "m")
+    apply(sandbox, root)
+    write(root, word="two")
+    doc = plan(sandbox, root)
+    assert pending(doc) == {
+        "hub:Component/hardening": "publish",
+        "hub:ImageRecipe/hardened-base": "publish",
+        "hub:ImageRecipe/app": "publish",
+        "hub:Image/hardened-base": "create",
+        "hub:Image/app": "create",
+        "spoke-a:ImageRecipe/team-app": "publish",
+        "spoke-a:Image/team-app": "create",
+        "spoke-b:ImageRecipe/team-app": "publish",
+        "spoke-b:Image/team-app": "create",
+    }
+    for spoke in ("spoke-a", "spoke-b"):
+        reason = changes(doc)[f"{spoke}:ImageRecipe/team-app"]["reason"]
+        assert "hub:Component/hardening -> 1.0.1 (from target hub)" in reason
+    text = cli(sandbox, root, "plan")
+    assert "hub:Component/hardening -> 1.0.1 (from target hub)" in text.stdout
+
+    apply(sandbox, root)
+    live = client(sandbox, SPOKE_B).get_image_recipe(
+        imageRecipeArn=f"arn:aws:imagebuilder:{REGION}:{SPOKE_B}:image-recipe/team-app/1.0.1"
+    )["imageRecipe"]
+    assert live["components"][0]["componentArn"].endswith(f"{HUB}:component/hardening/1.0.1")
+    # The new version is shared too: the spoke could only have used it if it were.
+    policy = client(sandbox, HUB).get_component_policy(
+        componentArn=f"arn:aws:imagebuilder:{REGION}:{HUB}:component/hardening/1.0.1/1"
+    )["policy"]
+    assert SPOKE_B in policy
+    assert pending(plan(sandbox, root)) == {}
+
+
+def test_selecting_a_spoke_plans_the_hub_it_uses(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    root = write(tmp_path / "m")
+    doc = plan(sandbox, root, "--target", "spoke-a")
+    assert [t["name"] for t in doc["targets"]] == ["hub", "spoke-a"]
+    apply(sandbox, root, "--target", "spoke-a")
+    assert set(pending(plan(sandbox, root))) == {
+        "spoke-b:Component/team-tools",
+        "spoke-b:InfrastructureConfiguration/build",
+        "spoke-b:ImageRecipe/team-app",
+        "spoke-b:Image/team-app",
+    }
+
+
+def test_a_spoke_the_hub_does_not_share_with_is_refused_before_any_write(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    root = write(tmp_path / "m", shared_with=(SPOKE_A,))
+    result = cli(sandbox, root, "apply", "--auto-approve", *POLL)
+    assert result.returncode == 1
+    assert "spoke-b:ImageRecipe/team-app (spokes.yaml:" in result.stderr
+    assert f"with account {SPOKE_B}" in result.stderr
+    assert "Traceback" not in result.stderr
+    writes = {op for op, n in sandbox.stats()["operations"].items() if n and op.startswith(("Create", "Put", "Tag"))}
+    assert writes == set()
+
+
+def test_a_failed_hub_build_skips_the_spokes_that_build_on_it(tmp_path: Path) -> None:
+    with running(build_minutes=1, clock_speed=600, build_failure_rate=1.0) as sb:
+        root = write(tmp_path / "m")
+        result = cli(sb, root, "apply", "--auto-approve", "--format", "json", *POLL)
+        assert result.returncode == 1
+        outcomes = {f"{o['target']}:{o['address']}": o for o in json.loads(result.stdout)["outcomes"]}
+        assert outcomes["hub:Image/hardened-base"]["status"] == "failed"
+        for spoke in ("spoke-a", "spoke-b"):
+            recipe = outcomes[f"{spoke}:ImageRecipe/team-app"]
+            assert recipe["status"] == "skipped"
+            assert "hub:Image/hardened-base did not complete" in recipe["detail"]
+            assert outcomes[f"{spoke}:Component/team-tools"]["status"] == "created"  # independent
+
+
+def test_sharing_is_diffed_put_again_on_drift_and_never_silently_withdrawn(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    root = tmp_path / "solo"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text(f'project: solo\ntargets:\n  - name: hub\n    region: {REGION}\n    account: "{HUB}"\n')
+    component = (
+        "apiVersion: imagesync/v1\nkind: Component\nmetadata: {{name: shared}}\nspec:\n  version: 1.0.0\n"
+        "  platform: Linux\n{sharing}  document:\n    schemaVersion: 1.0\n"
+        "    phases: [{{name: build, steps: [{{name: A, action: ExecuteBash, inputs: {{commands: [echo]}}}}]}}]\n"
+    )
+    path = root / "c.yaml"
+    path.write_text(component.format(sharing=f'  sharing: {{accounts: ["{SPOKE_A}"]}}\n'))
+    apply(sandbox, root)
+    build = f"arn:aws:imagebuilder:{REGION}:{HUB}:component/shared/1.0.0/1"
+    hub = client(sandbox, HUB)
+
+    path.write_text(component.format(sharing=f'  sharing: {{accounts: ["{SPOKE_B}", "{SPOKE_A}"]}}\n'))
+    doc = plan(sandbox, root)
+    change = changes(doc)["hub:Component/shared"]
+    assert change["change"]["actions"] == ["update"] and change["reason"] == "tags changed, sharing changed"
+    assert {"op": "change", "path": "spec.sharing.accounts", "old": [SPOKE_A], "new": [SPOKE_A, SPOKE_B]} in change["diff"]
+    apply(sandbox, root)
+    assert sorted(json.loads(hub.get_component_policy(componentArn=build)["policy"])["Statement"][0]["Principal"]["AWS"]) == [
+        SPOKE_A,
+        SPOKE_B,
+    ]
+    assert pending(plan(sandbox, root)) == {}
+
+    # Someone replaces the policy by hand: the plan puts imagesync's back.
+    hub.put_component_policy(
+        componentArn=build,
+        policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [STRANGER]},
+                        "Action": ["imagebuilder:GetComponent", "imagebuilder:ListComponents"],
+                    }
+                ],
+            }
+        ),
+    )
+    drift = changes(plan(sandbox, root))["hub:Component/shared"]
+    assert drift["change"]["actions"] == ["update"] and drift["reason"] == "sharing changed"
+    apply(sandbox, root)
+    assert STRANGER not in hub.get_component_policy(componentArn=build)["policy"]
+
+    # Taken out of the manifest: there is no call that withdraws a policy, so the plan says so.
+    path.write_text(component.format(sharing=""))
+    doc = plan(sandbox, root)
+    assert pending(doc) == {}
+    warnings = " ".join(w for t in doc["targets"] for w in t["warnings"])
+    assert f"{build} stays shared with {SPOKE_A}, {SPOKE_B}" in warnings
