@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from imagesync.kinds import REGISTRY
 from imagesync.manifest.problems import did_you_mean
 from imagesync.plan_model import dotted
 
@@ -107,9 +108,19 @@ def explain(error: jsonschema.ValidationError, sensitive: Sensitive) -> tuple[tu
         if extra:
             field = (*path, extra[0])
             hint = did_you_mean(extra[0], allowed)
+            if extra[0] == "target" and "ref" in allowed:
+                shareable = ", ".join(k.name for k in REGISTRY if k.sharing is not None)
+                hint = f" (only references to what can be shared name another target: {shareable})"
             return field, f"{dotted(field)}: unknown field '{extra[0]}'{hint}; allowed: {', '.join(allowed)}"
     if validator in ("oneOf", "anyOf"):
         alternatives = expected if isinstance(expected, list) else []
+        if isinstance(error.instance, dict) and "ref" in error.instance:
+            # `{ref: ...}` means the reference, whatever else the field may hold: explain that.
+            refs = [i for i, alt in enumerate(alternatives) if isinstance(alt, dict) and alt.get("required") == ["ref"]]
+            meant = [e for e in error.context or () if refs and e.relative_schema_path[0] == refs[0]]
+            best = jsonschema.exceptions.best_match(meant) if meant else None
+            if best is not None:
+                return explain(best, sensitive)
         required_sets = [alt.get("required") for alt in alternatives if isinstance(alt, dict)]
         if required_sets and len(required_sets) == len(alternatives):
             if all(isinstance(r, list) and len(r) == 1 for r in required_sets):
