@@ -21,7 +21,7 @@ from imagesync.lock import lock_id, make_lock
 from imagesync.manifest.loader import load
 from imagesync.manifest.problems import ManifestError, Problem
 from imagesync.plan_model import FORMAT_VERSION, Plan, qualified
-from imagesync.planner import PlanOptions, make_plan, selected_targets
+from imagesync.planner import PlanOptions, make_plan, selected_targets, with_upstream
 from imagesync.render import json as render_json
 
 
@@ -190,7 +190,8 @@ def target_locks(
     warn_if_unshared(config, sandboxed=connector.sandboxed)
     session = None if connector.sandboxed else connector.boto_session()
     regions: dict[str, str] = {}
-    for target in selected_targets(desired, options.targets):
+    # The targets a selected one uses are applied too, so they are locked too.
+    for target in with_upstream(desired, selected_targets(desired, options.targets)):
         # verify(): a target's credentials must act in its declared account before any lock (an
         # item in a DynamoDB table or S3 bucket of that account) is written.
         regions.setdefault(lock_id(desired.project.name, connector.verify(target), target.region), target.region)

@@ -23,6 +23,7 @@ CATEGORIES = ("accounts", "organizations", "organizationalUnits")
 
 _ROOT = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):root$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
+_PLAIN = frozenset({"Sid", "Effect", "Principal", "Action", "Resource"})
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ def principals(sharing: Sharing, text: str | None) -> Principals | None:
         return None
     granted: dict[str, set[str]] = {}
     for statement in statements:
-        if not isinstance(statement, dict) or statement.get("Effect") != "Allow" or "Condition" in statement:
-            return None
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow" or set(statement) - _PLAIN:
+            return None  # a Deny, a Condition, a NotPrincipal...: more than imagesync would write
         who = (statement.get("Principal") or {}).get("AWS") if isinstance(statement.get("Principal"), dict) else None
         actions = statement.get("Action")
         who = [who] if isinstance(who, str) else who
