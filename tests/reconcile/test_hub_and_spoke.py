@@ -352,3 +352,14 @@ def test_sharing_is_diffed_put_again_on_drift_and_never_silently_withdrawn(
     assert pending(doc) == {}
     warnings = " ".join(w for t in doc["targets"] for w in t["warnings"])
     assert f"{build} stays shared with {SPOKE_A}, {SPOKE_B}" in warnings
+
+
+def test_applying_a_spoke_takes_the_hub_lock_too(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    from imagesync.lock import FileLock, default_lock_dir
+
+    root = write(tmp_path / "m")
+    with FileLock(default_lock_dir(), f"estate--{HUB}--{REGION}").held("apply"):
+        result = cli(sandbox, root, "apply", "--auto-approve", "--target", "spoke-a", "--lock-timeout", "0", *POLL)
+    assert result.returncode == 1, result.stdout
+    assert f"estate/{HUB}/{REGION}" in result.stderr or f"estate--{HUB}--{REGION}" in result.stderr, result.stderr
+    assert sum(n for op, n in sandbox.stats()["operations"].items() if op.startswith(("Create", "Put"))) == 0
