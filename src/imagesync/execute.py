@@ -25,7 +25,8 @@ from typing import Any
 
 from imagesync import arns, versioning
 from imagesync.aws import ApiError, Backoff, CallCounter, Connector, call, list_all
-from imagesync.desired import DesiredState
+from imagesync.desired import Address, DesiredState
+from imagesync.documents import UPLOAD, upload
 from imagesync.errors import ImagesyncError
 from imagesync.kinds import REGISTRY, Kind
 from imagesync.kinds.base import Awaited
@@ -131,6 +132,7 @@ def apply_plan(
             poll_interval=poll_interval,
             sleep=sleep,
         )
+        runner.documents = _Documents(desired, connector, target)
         outcomes.extend(runner.run())
     return outcomes
 
@@ -163,6 +165,7 @@ class _TargetRunner:
         self.poll_interval = max(0.0, poll_interval)
         self.sleep = sleep
         self.outcomes: dict[int, Outcome] = {}
+        self.documents: _Documents | None = None  # documents to upload, and the S3 client for them
         self._lock = threading.Lock()
         # Changes waiting for work they started (a build) hold a worker but not a parallelism
         # slot; one starting to wait completes `_wake`, so the scheduler fills its slot at once.
@@ -276,6 +279,9 @@ class _TargetRunner:
                 if kind.builds is not None and api_call.operation == kind.delete_op and not _names_build(kind, params):
                     kept += self._delete_builds(kind, params, change.address)
                     continue
+                if api_call.operation == UPLOAD:
+                    self._upload(change, params)
+                    continue
                 try:
                     response = self._call(api_call.operation, params)
                     if api_call.operation == kind.create_op and kind.awaited is not None:
@@ -382,6 +388,14 @@ class _TargetRunner:
             self.client, operation, params, counter=self.counter, backoff=self.backoff, target=self.plan.target
         )
 
+    def _upload(self, change: ResourceChange, params: dict[str, Any]) -> None:
+        """Put the change's document in S3 where the plan says, before the Create call names it."""
+        if self.documents is None:
+            raise ApiError(UPLOAD, "NoDocument", f"no document to upload for {change.address}")
+        text = self.documents.text(change.address)
+        client = self.documents.client()
+        upload(client, params, text, target=self.plan.target, counter=self.counter, backoff=self.backoff)
+
     def _delete_builds(self, kind: Kind, params: dict[str, Any], address: str) -> int:
         """Delete every build of one component or workflow version that imagesync owns."""
         assert kind.builds is not None
@@ -410,6 +424,27 @@ class _TargetRunner:
                     continue
                 raise
         return kept
+
+
+class _Documents:
+    """One target's documents as the manifests give them, and its S3 client, made when first needed."""
+
+    def __init__(self, desired: DesiredState, connector: Connector, target: Any) -> None:
+        self._desired, self._connector, self._target = desired, connector, target
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def text(self, address: str) -> str:
+        res = self._desired.get(self._target.name, Address.parse(address))
+        if res is None or res.document is None:
+            raise ApiError(UPLOAD, "NoDocument", f"no document to upload for {address}")
+        return res.document
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connector.s3(self._target)
+            return self._client
 
 
 @dataclass(frozen=True)

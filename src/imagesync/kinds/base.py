@@ -16,7 +16,7 @@ from imagesync.arns import resource_arn, with_version
 
 # Spec fields that only imagesync reads; never sent to Image Builder. (A kind's document fields
 # are taken out by `create_request` itself.)
-IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive"})
+IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive", "documentUpload"})
 
 
 @dataclass(frozen=True)
