@@ -20,6 +20,8 @@ import pytest
 
 from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
+from imagesync.desired import Address
+from imagesync.manifest.loader import load
 from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
 from support import moto_s3_server, s3_client
@@ -322,3 +324,12 @@ def test_against_a_sandbox_s3_needs_an_endpoint(tmp_path: Path, sandbox: Running
     result = cli(sandbox, "plan", str(root), env=env)
     assert result.returncode == 1
     assert "no S3 endpoint is contacted unless one is named: set AWS_ENDPOINT_URL_S3" in result.stderr
+
+
+def test_the_default_bucket_takes_target_placeholders(tmp_path: Path) -> None:
+    defaults = "defaults:\n  documentBucket: {bucket: 'docs-${target.name}', prefix: 'big/${target.region}/'}\n"
+    root = write_tree(tmp_path / "m", "  documentFile: kernel.yaml\n", defaults, recipe=False)
+    shutil.copyfile(FIXTURE, root / "kernel.yaml")
+    resource = load(root).get("prod", Address("Component", NAME))
+    assert resource is not None and resource.document_object is not None
+    assert resource.document_object.uri == f"s3://docs-prod/{key_of(DOCUMENT, 'big/us-east-1/')}"
