@@ -348,6 +348,29 @@ def exactly_one(*members: str) -> list[dict[str, Any]]:
     return [{"required": [member]} for member in members]
 
 
+def document_bucket_schema(description: str) -> dict[str, Any]:
+    """`{bucket, prefix}`: an S3 location for documents over the inline limit."""
+    return {
+        "type": "object",
+        "description": description + " Objects are keyed <prefix><name>/<sha256 of the document>.yaml.",
+        "properties": {
+            "bucket": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "description": "S3 bucket name (may use ${target.*} and ${vars.*}).",
+            },
+            "prefix": {
+                "type": "string",
+                "maxLength": 800,
+                "description": "Key prefix (default imagesync/).",
+            },
+        },
+        "required": ["bucket"],
+        "additionalProperties": False,
+    }
+
+
 def spec_schema(model: ServiceModel, kind: Kind) -> dict[str, Any]:
     operation = model.operation_model(kind.create_op)
     base = shape_schema(operation.input_shape)
@@ -397,6 +420,12 @@ def spec_schema(model: ServiceModel, kind: Kind) -> dict[str, Any]:
             "description": f"Path of the {what}, relative to the manifest; it may not escape the manifest root.",
         }
         one_of = exactly_one(document.inline_field, document.file_field, document.uri_member)
+        if document.parsed:
+            props["documentUpload"] = document_bucket_schema(
+                f"Where this {kind.name.lower()}'s document is uploaded when it is over the 16,000-character "
+                "inline limit (instead of defaults.documentBucket in imagesync.yaml); the Create call then "
+                "names it with 'uri'."
+            )
 
     for ref in kind.refs:
         _apply_ref(model, props, kind, ref)
@@ -563,7 +592,7 @@ def project_schema() -> dict[str, Any]:
             },
             "defaults": {
                 "type": "object",
-                "description": "Defaults for versioned kinds.",
+                "description": "Defaults for versioned kinds, and where large documents are uploaded.",
                 "properties": {
                     "bump": {"enum": BUMPS, "description": "Default bump for versioned kinds."},
                     "retainVersions": {
@@ -571,6 +600,10 @@ def project_schema() -> dict[str, Any]:
                         "minimum": 0,
                         "description": "Default number of old versions to keep when pruning.",
                     },
+                    "documentBucket": document_bucket_schema(
+                        "Where component and workflow documents over the 16,000-character inline limit are "
+                        "uploaded (a spec's documentUpload wins); documents within the limit stay inline."
+                    ),
                 },
                 "additionalProperties": False,
             },

@@ -159,3 +159,25 @@ def moto_lock_store(backend: str, name: str = "imagesync-locks") -> Iterator[Any
             yield client
         finally:
             stop_heartbeats()
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """moto's S3 served over HTTP on loopback (moto's ThreadedMotoServer): its endpoint URL. Both
+    imagesync (through AWS_ENDPOINT_URL_S3) and a sandbox (through its S3 endpoint) reach it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint_url: str) -> Any:
+    """A real boto3 S3 client for a moto endpoint, to plant and read objects behind imagesync's back."""
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )

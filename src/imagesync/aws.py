@@ -21,6 +21,7 @@ identity: whatever botocore's chain finds, refreshed the same way).
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -355,6 +356,30 @@ class Connector:
             raise ValueError(f"no {service} client against a sandbox")
         self.verify(target)
         return self._target_session(target).client(service, region_name=target.region, config=_CLIENT_CONFIG)
+
+    def s3(self, target: Target) -> Any:
+        """An S3 client acting as `target`, for documents kept in S3. Against AWS it is built like
+        the Image Builder client (the target's session, after its role, verified first), and
+        botocore finds the endpoint as it always does (AWS_ENDPOINT_URL_S3, the profile's
+        `services`). Against a sandbox only an S3 endpoint named in the environment
+        (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, e.g. a moto server) is used, signed as the
+        target's sandbox account: with neither, nothing is contacted and this says what to set."""
+        if not self.sandboxed:
+            return self.client(target, "s3")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            raise UserError(
+                f"target '{target.name}' keeps a document in S3, but against a sandbox no S3 endpoint is contacted "
+                "unless one is named: set AWS_ENDPOINT_URL_S3 (a moto server, say)"
+            )
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=target.region,
+            aws_access_key_id=target.account or SANDBOX_ACCOUNT,
+            aws_secret_access_key="sandbox",
+            config=_CLIENT_CONFIG,
+        )
 
     def _target_session(self, target: Target) -> boto3.Session:
         """The session a target's clients use: the base session, or its `roleArn` assumed (and

@@ -291,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="fraction of image builds that end FAILED",
     )
+    serve.add_argument(
+        "--s3-endpoint",
+        default=None,
+        metavar="URL",
+        help="S3 endpoint (e.g. a moto server) that CreateComponent/CreateWorkflow read 'uri' documents from",
+    )
     serve.set_defaults(handler=_cmd_sandbox_serve)
     return parser
 
@@ -325,7 +331,9 @@ def _connect(options: Any) -> Iterator[Any]:
             from imagesync.sandbox import running
 
             try:
-                served = stack.enter_context(running(state=state))
+                # It reads `uri` documents from the S3 endpoint imagesync itself is given, if any.
+                s3 = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+                served = stack.enter_context(running(state=state, s3_endpoint=s3))
             except (OSError, ValueError) as exc:
                 raise UserError(f"cannot use sandbox state file {state}: {exc}") from exc
             options = dataclasses.replace(options, sandbox=served.endpoint_url)
@@ -561,7 +569,8 @@ def _cmd_sandbox_serve(args: argparse.Namespace) -> int:
             args.rate_burst,
         )
         settings = Settings(
-            args.build_minutes, args.clock_speed, args.build_failure_rate, args.seed, tuple(args.catalog)
+            args.build_minutes, args.clock_speed, args.build_failure_rate, args.seed, tuple(args.catalog),
+            args.s3_endpoint,
         )
     except ValueError as exc:
         raise _Usage(str(exc)) from exc

@@ -76,6 +76,22 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class DocumentObject:
+    """A document kept in S3: one imagesync uploads (`upload`, its key named by the content's
+    SHA-256) because it is over the inline limit, or one the manifest's `uri` names, read at plan
+    time. `location` is the manifest field it comes from."""
+
+    bucket: str
+    key: str
+    location: Location
+    upload: bool
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
 class Resource:
     """One desired resource in one target. `spec` is deeply immutable (see `kinds.freeze`)."""
 
@@ -88,6 +104,7 @@ class Resource:
     references: tuple[Reference, ...] = ()
     document: str | None = None  # component/workflow document or Dockerfile template, as sent
     document_value: Any = None  # a YAML document as the loader parsed it (frozen); None for text
+    document_object: DocumentObject | None = None  # where the document is in S3, if it is
 
     @property
     def address(self) -> Address:

@@ -25,7 +25,8 @@ from typing import Any
 
 from imagesync import arns, versioning
 from imagesync.aws import ApiError, Backoff, CallCounter, Connector, call, list_all
-from imagesync.desired import DesiredState
+from imagesync.desired import Address, DesiredState
+from imagesync.documents import UPLOAD, upload
 from imagesync.errors import ImagesyncError
 from imagesync.kinds import REGISTRY, Kind
 from imagesync.kinds.base import Awaited
@@ -133,6 +134,7 @@ def apply_plan(
             sleep=sleep,
             upstream={qualified(o.target, o.address): o for o in outcomes},
         )
+        runner.documents = _Documents(desired, connector, target)
         outcomes.extend(runner.run())
     return outcomes
 
@@ -167,6 +169,7 @@ class _TargetRunner:
         self.poll_interval = max(0.0, poll_interval)
         self.sleep = sleep
         self.outcomes: dict[int, Outcome] = {}
+        self.documents: _Documents | None = None  # documents to upload, and the S3 client for them
         self._lock = threading.Lock()
         # Changes waiting for work they started (a build) hold a worker but not a parallelism
         # slot; one starting to wait completes `_wake`, so the scheduler fills its slot at once.
@@ -283,6 +286,9 @@ class _TargetRunner:
             for n, api_call in enumerate(change.calls):
                 if awaited is not None:
                     after_wait.append((n, api_call))
+                    continue
+                if api_call.operation == UPLOAD:
+                    self._upload(change, dict(api_call.params))
                     continue
                 response, gone = self._make(change, kind, n, api_call, created)
                 kept += gone
@@ -414,6 +420,14 @@ class _TargetRunner:
             self.client, operation, params, counter=self.counter, backoff=self.backoff, target=self.plan.target
         )
 
+    def _upload(self, change: ResourceChange, params: dict[str, Any]) -> None:
+        """Put the change's document in S3 where the plan says, before the Create call names it."""
+        if self.documents is None:
+            raise ApiError(UPLOAD, "NoDocument", f"no document to upload for {change.address}")
+        text = self.documents.text(change.address)
+        client = self.documents.client()
+        upload(client, params, text, target=self.plan.target, counter=self.counter, backoff=self.backoff)
+
     def _delete_builds(self, kind: Kind, params: dict[str, Any], address: str) -> int:
         """Delete every build of one component or workflow version that imagesync owns."""
         assert kind.builds is not None
@@ -442,6 +456,27 @@ class _TargetRunner:
                     continue
                 raise
         return kept
+
+
+class _Documents:
+    """One target's documents as the manifests give them, and its S3 client, made when first needed."""
+
+    def __init__(self, desired: DesiredState, connector: Connector, target: Any) -> None:
+        self._desired, self._connector, self._target = desired, connector, target
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def text(self, address: str) -> str:
+        res = self._desired.get(self._target.name, Address.parse(address))
+        if res is None or res.document is None:
+            raise ApiError(UPLOAD, "NoDocument", f"no document to upload for {address}")
+        return res.document
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connector.s3(self._target)
+            return self._client
 
 
 @dataclass(frozen=True)

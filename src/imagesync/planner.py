@@ -22,6 +22,7 @@ from imagesync import __version__, arns, versioning
 from imagesync.aws import CallCounter, Connector
 from imagesync.desired import Address, DesiredState, Reference, Resource, Target
 from imagesync.diff import diff, document_diff, normalize
+from imagesync.documents import UPLOAD, upload_call_params, with_s3_documents
 from imagesync.errors import UserError
 from imagesync.kinds import REGISTRY, Kind, arn_name, thaw
 from imagesync.kinds import sharing as shares
@@ -86,6 +87,7 @@ def make_plan(
 ) -> Plan:
     """Read live state for the selected targets and plan every change."""
     _refuse_shared_scopes(desired, connector)
+    desired = with_s3_documents(desired, connector, selected_targets(desired, options.targets), counter)
     targets = []
     planners: dict[str, _TargetPlanner] = {}
     selected = selected_targets(desired, options.targets)
@@ -447,6 +449,7 @@ class _TargetPlanner:
         kind = res.kind_info
         self._check_pins(res)
         body = kind.create_request(res.spec, res.name, self.resolve, version="0.0.0", document=res.document)
+        uploads = _s3_document(kind, res, body)
         content = _canonical_content(kind, body, str(res.spec["version"]), res.document_value)
         content_hash = versioning.content_hash(content)
         live_res = self.live.get(res.kind, res.name)
@@ -455,7 +458,7 @@ class _TargetPlanner:
         wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
         base = self._base_arn(res)
         managed = live_res is not None and live_res.managed_by(self.project)
-        shown = _shown_content(kind, body)
+        shown = _shown_content(kind, body, res.document)
 
         if live_res is not None and newest is not None and not live_res.known_to(self.project):
             tags = f"{PROJECT_TAG}={self.project},{ADDRESS_TAG}={res.address},{VERSION_TAG}={newest.version}"
@@ -535,7 +538,7 @@ class _TargetPlanner:
                 diff=tuple(items),
                 version=VersionChange(latest, next_version, reason),
                 reason=reason,
-                calls=(ApiCall(kind.create_op, request, idempotent_token=True), *share_calls),
+                calls=(*uploads, ApiCall(kind.create_op, request, idempotent_token=True), *share_calls),
             )
         )
 
@@ -767,14 +770,28 @@ def _update_reason(tag_calls: list[ApiCall], share_calls: list[ApiCall]) -> str:
     return ", ".join(([] if not tag_calls else ["tags changed"]) + ([] if not share_calls else ["sharing changed"]))
 
 
-def _shown_content(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+def _shown_content(kind: Kind, body: dict[str, Any], document: str | None = None) -> dict[str, Any]:
     """A versioned resource's content as the plan shows it: the Create request without its
-    identity, tags and version, the document under the manifest's name for it (`document`)."""
+    identity, tags and version, the document under the manifest's name for it (`document`),
+    also when the request names it in S3 (`uri`)."""
     shown = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("name", "semanticVersion", "tags")}
     doc = kind.document
     if doc is not None and doc.member in shown:
         shown[doc.inline_field] = shown.pop(doc.member)
+    elif doc is not None and doc.uri_member in shown and document is not None:
+        shown[doc.inline_field] = document
     return shown
+
+
+def _s3_document(kind: Kind, res: Resource, body: dict[str, Any]) -> tuple[ApiCall, ...]:
+    """A document imagesync uploads goes to S3 first, and the Create call names it by `uri`
+    instead of sending it: returns the upload call (none for a document already in S3)."""
+    obj, doc = res.document_object, kind.document
+    if obj is None or doc is None or not obj.upload or res.document is None:
+        return ()
+    body.pop(doc.member, None)
+    body[doc.uri_member] = obj.uri
+    return (ApiCall(UPLOAD, upload_call_params(obj, res.document)),)
 
 
 def _live_content(kind: Kind, version: LiveVersion) -> dict[str, Any]:
@@ -796,6 +813,10 @@ def _canonical_content(kind: Kind, body: dict[str, Any], spec_version: str, pars
     content.pop("tags", None)
     content["version"] = spec_version
     doc = kind.document
+    if doc is not None and doc.parsed and parsed is not None and doc.uri_member in content:
+        # The same document in S3 is the same content: where it is kept is not hashed.
+        del content[doc.uri_member]
+        content[doc.member] = None
     if doc is not None and doc.parsed and parsed is not None and doc.member in content:
         content[doc.member] = thaw(parsed)
     return content

@@ -17,7 +17,7 @@ from imagesync.kinds.sharing import Sharing
 
 # Spec fields that only imagesync reads; never sent to Image Builder. (A kind's document fields
 # are taken out by `create_request` itself.)
-IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive", "sharing"})
+IMAGESYNC_FIELDS = frozenset({"version", "bump", "retainVersions", "sensitive", "sharing", "documentUpload"})
 
 
 @dataclass(frozen=True)

@@ -214,13 +214,14 @@ def check_workflow_document(doc: Located, problems: Problems) -> None:
     _WorkflowChecker(doc, problems).check()
 
 
-def check_inline_size(text: str, location: Location, problems: Problems) -> None:
-    """Report inline document `data` longer than Image Builder accepts."""
+def check_inline_size(text: str, location: Location, problems: Problems, hint: str | None = None) -> None:
+    """Report inline document `data` longer than Image Builder accepts; `hint` says what to do."""
     if len(text) > INLINE_LIMIT:
         problems.add(
             location,
             f"the inline document is {len(text):,} characters, but inline data is limited to "
-            f"{INLINE_LIMIT:,} characters; upload the document to S3 and reference it with 'uri' instead",
+            f"{INLINE_LIMIT:,} characters; "
+            + (hint or "upload the document to S3 and reference it with 'uri' instead"),
         )
 
 

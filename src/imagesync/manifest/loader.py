@@ -22,10 +22,10 @@ from typing import Any
 import pathspec
 import yaml
 
-from imagesync.desired import Address, DesiredState, Project, Reference, Resource, Target
+from imagesync.desired import Address, DesiredState, DocumentObject, Project, Reference, Resource, Target
 from imagesync.errors import Location
 from imagesync.kinds import REGISTRY, arn_name, freeze
-from imagesync.manifest import awstoe, rules
+from imagesync.manifest import awstoe, rules, s3docs
 from imagesync.manifest.explain import explain
 from imagesync.manifest.problems import Problems, did_you_mean
 from imagesync.manifest.schemas import KIND_FILES, validator
@@ -414,7 +414,8 @@ class _Loader:
             return None
         spec = value["spec"]
         self._sensitive_paths(doc)
-        document, parsed = self._document(project, target, m, doc)
+        upload = self._upload_settings(project, target, doc, m.kind)
+        document, parsed = self._document(project, target, m, doc, upload)
         return Resource(
             target=target.name,
             kind=m.kind,
@@ -425,6 +426,7 @@ class _Loader:
             references=tuple(self._collect_refs(doc, m.kind, target.name)),
             document=document,
             document_value=freeze(parsed),
+            document_object=self._document_object(doc, m.kind, name, document, upload),
         )
 
     def _substitute(self, project: Project, target: Target, doc: Located, value: Any, path: tuple[Any, ...]) -> Any:
@@ -469,7 +471,9 @@ class _Loader:
 
     # --- documents ----------------------------------------------------------------------------
 
-    def _document(self, project: Project, target: Target, m: _Manifest, doc: Located) -> tuple[str | None, Any]:
+    def _document(
+        self, project: Project, target: Target, m: _Manifest, doc: Located, upload: s3docs.Upload | None = None
+    ) -> tuple[str | None, Any]:
         """The kind's document as sent (text) and, for YAML documents, as parsed: read and checked
         once here, so nothing downstream parses it again."""
         kind = REGISTRY[m.kind].document
@@ -487,7 +491,7 @@ class _Loader:
             dumped: str = yaml.safe_dump(
                 spec[kind.inline_field], sort_keys=False, default_flow_style=False, allow_unicode=True
             )
-            awstoe.check_inline_size(dumped, where, self.problems)
+            s3docs.check_size(dumped, where, self.problems, upload)
             return dumped, spec[kind.inline_field]
         if kind.file_field not in spec:
             return None, None  # the service reads it from `uri_member`
@@ -507,9 +511,62 @@ class _Loader:
                 self.problems.add(Location(display, 1, 1), "the document file is empty")
             return None, None
         _CHECKS[kind.language](parsed[0], self.problems)
-        awstoe.check_inline_size(text, where, self.problems)
+        s3docs.check_size(text, where, self.problems, upload)
         # Within the limits just checked; read as the content hash has always read a file.
         return text, awstoe.as_sent(text)
+
+    def _upload_settings(self, project: Project, target: Target, doc: Located, kind: str) -> s3docs.Upload | None:
+        """Where this resource's document goes if it is over the inline limit: its own
+        `documentUpload`, else `defaults.documentBucket` (placeholders substituted for the target)."""
+        declared = REGISTRY[kind].document
+        spec = doc.value["spec"]
+        if declared is None or not declared.parsed:
+            return None
+        if "documentUpload" in spec:
+            if declared.uri_member in spec:
+                self.problems.add(
+                    doc.at(("spec", "documentUpload")),
+                    f"documentUpload uploads a document or {declared.file_field}; this {kind}'s document is "
+                    f"already in S3 at '{declared.uri_member}': remove one of them",
+                )
+                return None
+            given = spec["documentUpload"]
+            bucket, prefix = given.get("bucket"), given.get("prefix", s3docs.DEFAULT_PREFIX)
+            where = doc.at(("spec", "documentUpload"))
+        else:
+            defaults = project.defaults.get("documentBucket")
+            if not defaults or self._project_doc is None:
+                return None
+            at = self._project_doc.at(("defaults", "documentBucket"))
+            bucket = self._expand(project, target, str(defaults.get("bucket", "")), lambda _offset: at)
+            prefix = self._expand(project, target, str(defaults.get("prefix", s3docs.DEFAULT_PREFIX)), lambda _o: at)
+            where = at
+        if not s3docs.check_settings(bucket, prefix, where, self.problems):
+            return None
+        return s3docs.Upload(bucket, prefix)
+
+    def _document_object(
+        self, doc: Located, kind: str, name: str, document: str | None, upload: s3docs.Upload | None
+    ) -> DocumentObject | None:
+        """The S3 object behind the document: the one `uri` names, or the upload a large one needs."""
+        declared = REGISTRY[kind].document
+        spec = doc.value["spec"]
+        if declared is None or not declared.parsed:
+            return None
+        if declared.uri_member in spec:
+            uri = spec[declared.uri_member]
+            where = doc.at(("spec", declared.uri_member))
+            parsed = s3docs.parse_uri(uri) if isinstance(uri, str) else None
+            if parsed is None:
+                self.problems.add(
+                    where, f"{declared.uri_member} {uri!r} is not an S3 URL; Image Builder reads s3://BUCKET/KEY"
+                )
+                return None
+            return DocumentObject(parsed[0], parsed[1], where, upload=False)
+        if document is None or upload is None or len(document) <= awstoe.INLINE_LIMIT:
+            return None
+        field = declared.inline_field if declared.inline_field in spec else declared.file_field
+        return DocumentObject(upload.bucket, upload.key(name, document), doc.at(("spec", field)), upload=True)
 
     def _read_relative(
         self, project: Project, target: Target, m: _Manifest, doc: Located, path: tuple[str, ...]

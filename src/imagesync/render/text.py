@@ -132,12 +132,23 @@ def _change_block(change: ResourceChange, paint: Paint, indent: str, detail: str
         lines.append(f"{detail}# {change.reason}")
     if change.depends_on:
         lines.append(f"{detail}depends on: {', '.join(change.depends_on)}")
+    lines.extend(_upload_lines(change, detail))
     if change.action == CREATE and change.after is not None:
         lines.extend(_create_lines(change, paint, detail))  # every field it sends, not a diff from nothing
         return lines
     for item in change.diff:
         lines.extend(_diff_lines(item, change.sensitive_paths, paint, detail))
     return lines
+
+
+def _upload_lines(change: ResourceChange, detail: str) -> list[str]:
+    """A document too large to send inline is uploaded first: say what goes where."""
+    return [
+        f"{detail}uploads the document ({int(call.params.get('ContentLength', 0)):,} bytes) to "
+        f"s3://{call.params.get('Bucket')}/{call.params.get('Key')} (unless it is there already)"
+        for call in change.calls
+        if call.operation == "PutObject"
+    ]
 
 
 def _create_lines(change: ResourceChange, paint: Paint, detail: str) -> list[str]:

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from imagesync.sandbox import awstoe, schedules, service_rules, sharing
+from imagesync.sandbox import awstoe, s3, schedules, service_rules, sharing
 from imagesync.sandbox.builds import BuildOperations
 from imagesync.sandbox.core import (
     LABELS,
@@ -91,10 +91,17 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         req.table(collection)[arn] = record
         return {"arn": arn, "latestVersionReferences": latest_references(base, p["semanticVersion"])}
 
+    def _uri_document(self, req: Request) -> str | None:
+        """The request's inline `data`, or the document its `uri` names when an S3 endpoint is set."""
+        p = req.params
+        if p.get("data") is not None or p.get("uri") is None or not self.settings.s3_endpoint:
+            return p.get("data")
+        return s3.read_document(self.settings.s3_endpoint, p["uri"], req.region)
+
     def op_create_component(self, req: Request) -> Record:
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "platform", "description", "supportedOsVersions", "kmsKeyId")}
-        data = p.get("data")
+        data = content["data"] = self._uri_document(req)
         doc = parse_document(data, "data") if data is not None else None
         if doc is not None:
             awstoe.check_component_document(doc, p["platform"])
@@ -106,7 +113,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             "supportedOsVersions": p.get("supportedOsVersions"),
             "state": {"status": "ACTIVE"},
             "parameters": component_parameters(doc) if doc is not None else None,
-            "data": p.get("data"),
+            "data": data,
             "_uri": p.get("uri"),
             "kmsKeyId": p.get("kmsKeyId"),
             "encrypted": True,
@@ -163,7 +170,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
     def op_create_workflow(self, req: Request) -> Record:
         p = req.params
         content = {k: p.get(k) for k in ("data", "uri", "type", "description", "kmsKeyId")}
-        data = p.get("data")
+        data = content["data"] = self._uri_document(req)
         doc = parse_document(data, "data") if data is not None else None
         if doc is not None:
             awstoe.check_workflow_document(doc)
@@ -172,7 +179,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             "changeDescription": p.get("changeDescription"),
             "type": p["type"],
             "state": {"status": "ACTIVE"},
-            "data": p.get("data"),
+            "data": data,
             "_uri": p.get("uri"),
             "kmsKeyId": p.get("kmsKeyId"),
             "parameters": workflow_parameters(doc) if doc is not None else None,

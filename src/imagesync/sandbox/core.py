@@ -278,6 +278,8 @@ class Settings:
     """Seed that makes build failures repeatable."""
     catalog_files: tuple[str, ...] = ()
     """YAML/JSON files that add to or override the Amazon-owned catalog."""
+    s3_endpoint: str | None = None
+    """S3 endpoint (a moto server, say) that `uri` documents are read from; None: not read."""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.build_minutes) or self.build_minutes < 0:

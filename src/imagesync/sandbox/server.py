@@ -337,13 +337,15 @@ def running(
     clock_speed: float = Settings.clock_speed,
     build_failure_rate: float = 0.0,
     catalog_files: tuple[str, ...] = (),
+    s3_endpoint: str | None = None,
 ) -> Iterator[RunningSandbox]:
     """Serve a sandbox for the duration of a `with` block.
 
     `state` is a JSON state file (absent: empty), or None to keep the state in memory.
+    `s3_endpoint` is where CreateComponent and CreateWorkflow read `uri` documents (see `s3`).
     """
     faults = FaultConfig(latency_ms, throttle_rate, error_rate, reset_rate, seed, rate_limit, rate_burst)
-    settings = Settings(build_minutes, clock_speed, build_failure_rate, seed, tuple(catalog_files))
+    settings = Settings(build_minutes, clock_speed, build_failure_rate, seed, tuple(catalog_files), s3_endpoint)
     served = RunningSandbox(Sandbox(state, versioning=versioning, faults=faults, settings=settings), host, port).start()
     try:
         yield served
