@@ -650,7 +650,7 @@ class _Loader:
             for path, name in field.find(spec):
                 yield Reference(
                     path=path,
-                    target=Address(field.kinds[0], name),
+                    target=Address(field.kind_for(spec), name),
                     form=field.form,
                     location=doc.at(("spec", *path)),
                     version=pins.get(path),
