@@ -8,7 +8,7 @@ compares it with live state; nothing here talks to AWS.
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -102,6 +102,27 @@ class Resource:
         return tuple(sorted({ref.target for ref in self.references} | implied))
 
 
+@dataclass(frozen=True, order=True)
+class ManifestWarning:
+    """Something in the manifests that works but likely does not do what was meant: reported by
+    `validate` and in the plan, never refused."""
+
+    location: Location
+    message: str
+    target: str = ""  # the target whose resource it was found in ("" for none in particular)
+
+    def __str__(self) -> str:
+        return f"{self.location}: warning: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.location.path,
+            "line": self.location.line,
+            "column": self.location.column,
+            "message": self.message,
+        }
+
+
 @dataclass(frozen=True)
 class DesiredState:
     """Everything the manifests ask for, per target."""
@@ -110,6 +131,15 @@ class DesiredState:
     resources: Mapping[tuple[str, str, str], Resource]
     root: str
     digest: str
+    warnings: tuple[ManifestWarning, ...] = ()  # sorted by place
+
+    def warnings_for(self, target: str) -> tuple[ManifestWarning, ...]:
+        """The warnings that concern `target`: those found in its resources, and general ones."""
+        return tuple(w for w in self.warnings if w.target in ("", target))
+
+    def distinct_warnings(self) -> tuple[ManifestWarning, ...]:
+        """Each warning once, whichever targets it was found in."""
+        return distinct_warnings(self.warnings)
 
     def for_target(self, target: str) -> list[Resource]:
         """The target's resources, dependencies first (a stable topological order)."""
@@ -130,3 +160,11 @@ class DesiredState:
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources.values())
+
+
+def distinct_warnings(warnings: Iterable[ManifestWarning]) -> tuple[ManifestWarning, ...]:
+    """Each warning once, by place: one found in several targets' copies of a manifest is one."""
+    seen: dict[tuple[Location, str], ManifestWarning] = {}
+    for w in sorted(warnings):
+        seen.setdefault((w.location, w.message), w)
+    return tuple(seen.values())

@@ -193,7 +193,7 @@ class _TargetPlanner:
             drift=tuple(self.drift),
             fingerprint=versioning.content_hash(fingerprints),
             live_fingerprints=fingerprints,
-            warnings=tuple(self.warnings),
+            warnings=tuple(str(w) for w in self.desired.warnings_for(self.target.name)) + tuple(self.warnings),
             conflicts=tuple(self.conflicts),
         )
 

@@ -102,6 +102,10 @@ Resolver = Callable[[str, str, str], str]
 # named_dependencies(spec) -> (kind, name) of resources the spec names by plain name, not `{ref:}`
 NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
 
+# advice(spec, managed) -> (spec path, message) of what the service takes but is likely not what
+# was meant, reported as warnings; `managed(kind, name)` says whether the manifests define it.
+Advice = Callable[[Mapping[str, Any], Callable[[str, str], bool]], Iterator[tuple[tuple[str | int, ...], str]]]
+
 # A kind's own live reader (see `Kind.reader`): reader(api, list items, every, specs) -> what
 # exists. `specs` are the desired specs of its own kind, by name: the reader reads the list items
 # they use, or every listed item when `every` (pruning looks for instances whose manifest is gone).
@@ -206,6 +210,7 @@ class Kind:
     named: bool = True  # the Create call takes a `name` (an image takes its recipe's)
     awaited: Awaited | None = None
     reader: Reader | None = None  # reads live instances itself (kinds not identified by name)
+    advice: Advice | None = None  # warnings about specs the service takes (see `Advice`)
 
     @property
     def versioned(self) -> bool:

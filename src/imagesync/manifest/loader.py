@@ -142,6 +142,7 @@ class _Loader:
             resources=MappingProxyType(resources),
             root=str(self.real_root),
             digest=self.hash.hexdigest(),
+            warnings=tuple(sorted(set(self.problems.warnings))),
         )
 
     def _per_target(self, project: Project | None, text: str) -> set[str]:
