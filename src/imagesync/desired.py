@@ -1,8 +1,8 @@
 """The desired model: typed, immutable objects per target and kind, built by the manifest loader.
 
 A `DesiredState` holds the project settings and one `Resource` per (target, kind, name), with its
-references resolved to other resources' addresses and a dependency order per target. The planner
-compares it with live state; nothing here talks to AWS.
+references resolved to other resources' addresses and a dependency order per target, and the
+warnings the loader found. The planner compares it with live state; nothing here talks to AWS.
 """
 
 from __future__ import annotations
