@@ -277,38 +277,43 @@ def _words(kind: str) -> str:
 
 
 def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: RefField) -> dict[str, Any]:
-    """A list whose items name a resource by ARN under `ref.arn_key` (recipe components): each
-    item either `{ref: NAME, ...}` naming a managed resource or the literal item with its ARN."""
-    referenced = ref.kinds[0]
+    """A list whose items name a resource by ARN under `ref.arn_key` (recipe components), or by
+    the name and version under `ref.name_keys` (a lifecycle policy's recipes): each item either
+    `{ref: NAME, ...}` naming a managed resource or the literal item."""
+    referenced = " or ".join(ref.kinds)
+    words = " or ".join(_words(k) for k in ref.kinds)
     item = copy.deepcopy(literal["items"])
     props = item["properties"]
     if "parameters" in props:
         props["parameters"] = parameters_schema(model)
-    others = {k: v for k, v in props.items() if k != ref.arn_key}
-    pin = (
-        {
-            "version": {
-                "type": "string",
-                "pattern": PIN_PATTERN,
-                "description": f"Pin a published version of the {_words(referenced)} (1.2.3), or follow the newest "
-                "matching one (1.x.x, 1.2.x) without a new version of this resource when it moves; default: the "
-                "version this plan leaves live.",
-            }
-        }
-        if ref.pinnable
-        else {}
-    )
+    replaced: tuple[str, ...] = ref.name_keys if ref.name_keys is not None else (str(ref.arn_key),)
+    others = {k: v for k, v in props.items() if k not in replaced}
+    if ref.name_keys is not None:
+        follows = f"the {_words(owner.name)} selects the version imagesync leaves live"
+        pin_text = (
+            f"Select this version of the {words} (1.2.3), or every matching one (1.x.x, x.x.x); default: "
+            "the version this plan leaves live, which moves with it."
+        )
+    else:
+        follows = f"the {_words(owner.name)} pins the exact version imagesync publishes"
+        pin_text = (
+            f"Pin a published version of the {words} (1.2.3), or follow the newest matching one (1.x.x, 1.2.x) "
+            "without a new version of this resource when it moves; default: the version this plan leaves live."
+        )
+    chosen = f" (the one the {_words(owner.name)}'s type selects)" if ref.kind_of is not None else ""
+    pin = {"version": {"type": "string", "pattern": PIN_PATTERN, "description": pin_text}} if ref.pinnable else {}
     schema = copy.deepcopy(literal)
     schema["items"] = {
         "oneOf": [
             {
                 "type": "object",
-                "title": f"Managed {_words(referenced)}",
-                "description": f"{_article(referenced).capitalize()} {_words(referenced)} in these manifests; the "
-                f"{_words(owner.name)} pins the exact version imagesync publishes.",
+                "title": f"Managed {words}",
+                "description": f"{_article(ref.kinds[0]).capitalize()} {words} in these manifests{chosen}; "
+                f"{follows}.",
                 "properties": {
                     "ref": name_schema(model, f"metadata.name of the referenced {referenced}."),
-                    **({"target": target_schema(referenced)} if _shareable(referenced) else {}),
+                    # Selecting by name stays within the account: only an ARN can name another's.
+                    **({"target": target_schema(ref.kinds[0])} if ref.arn_key and _shareable(ref.kinds[0]) else {}),
                     **pin,
                     **others,
                 },
@@ -317,10 +322,13 @@ def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: Re
             },
             {
                 "type": "object",
-                "title": f"{referenced} by ARN",
-                "description": f"An AWS-owned, third-party or otherwise unmanaged {_words(referenced)}, by ARN.",
-                "properties": {ref.arn_key: props[ref.arn_key], **others},
-                "required": [ref.arn_key],
+                "title": f"{referenced} by {'name' if ref.name_keys else 'ARN'}",
+                "description": f"{_article(ref.kinds[0]).capitalize()} {words} these manifests do not manage, by name "
+                "and version."
+                if ref.name_keys
+                else f"An AWS-owned, third-party or otherwise unmanaged {words}, by ARN.",
+                "properties": {**{k: props[k] for k in replaced}, **others},
+                "required": list(replaced),
                 "additionalProperties": False,
             },
         ]
@@ -330,9 +338,12 @@ def ref_items(model: ServiceModel, literal: dict[str, Any], owner: Kind, ref: Re
 
 def _apply_ref(model: ServiceModel, props: dict[str, Any], owner: Kind, ref: RefField) -> None:
     """Let the member at `ref.path` (`*`: every item of a list) take `{ref: NAME}` as well."""
-    if ref.arn_key is not None:
-        member = ref.path[0]
-        props[member] = ref_items(model, props[member], owner, ref)
+    if ref.in_items:
+        node = props  # list items: the list is the member before the final `*`
+        for part in ref.path[:-2]:
+            node = node[part]["properties"]
+        member = ref.path[-2]
+        node[member] = ref_items(model, node[member], owner, ref)
         return
     node = props  # the properties of the object the path is at
     parts = ref.path

@@ -14,7 +14,7 @@ from typing import Any
 
 from imagesync import __version__
 from imagesync.aws import CallCounter, Connector
-from imagesync.desired import DesiredState
+from imagesync.desired import DesiredState, ManifestWarning
 from imagesync.errors import UserError
 from imagesync.execute import DEFAULT_POLL_INTERVAL, Outcome, Progress, apply_plan
 from imagesync.lock import lock_id, make_lock
@@ -31,6 +31,7 @@ class ValidationResult:
 
     desired: DesiredState | None
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    warnings: tuple[ManifestWarning, ...] = ()  # each once, by place; never make the manifests invalid
 
     @property
     def ok(self) -> bool:
@@ -42,8 +43,8 @@ def validate(root: str | os.PathLike[str]) -> ValidationResult:
     try:
         desired = load(root)
     except ManifestError as err:
-        return ValidationResult(None, tuple(err.problems))
-    return ValidationResult(desired)
+        return ValidationResult(None, tuple(err.problems), err.warnings)
+    return ValidationResult(desired, warnings=desired.distinct_warnings())
 
 
 # --- plan and apply -----------------------------------------------------------------------------

@@ -544,13 +544,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         summary = {
             "valid": result.ok,
             "problems": [p.as_dict() for p in result.problems],
+            "warnings": [w.as_dict() for w in result.warnings],
             "resources": len(result.desired.resources) if result.desired else 0,
         }
         print(json.dumps(summary, indent=2))
-    elif result.ok:
+        return 0 if result.ok else 1
+    for warning in result.warnings:
+        print(warning)
+    if result.ok:
         assert result.desired is not None
         targets = len(result.desired.project.targets)
-        print(f"{args.dir}: valid ({len(result.desired.resources)} resources across {targets} targets)")
+        warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+        print(f"{args.dir}: valid ({len(result.desired.resources)} resources across {targets} targets{warned})")
     else:
         for problem in result.problems:
             print(problem)

@@ -1,14 +1,14 @@
 """The desired model: typed, immutable objects per target and kind, built by the manifest loader.
 
 A `DesiredState` holds the project settings and one `Resource` per (target, kind, name), with its
-references resolved to other resources' addresses and a dependency order per target. The planner
-compares it with live state; nothing here talks to AWS.
+references resolved to other resources' addresses and a dependency order per target, and the
+warnings the loader found. The planner compares it with live state; nothing here talks to AWS.
 """
 
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -128,6 +128,27 @@ class Resource:
         return tuple(sorted({(ref.in_target, ref.target) for ref in self.references if ref.in_target is not None}))
 
 
+@dataclass(frozen=True, order=True)
+class ManifestWarning:
+    """Something in the manifests that works but likely does not do what was meant: reported by
+    `validate` and in the plan, never refused."""
+
+    location: Location
+    message: str
+    target: str = ""  # the target whose resource it was found in ("" for none in particular)
+
+    def __str__(self) -> str:
+        return f"{self.location}: warning: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.location.path,
+            "line": self.location.line,
+            "column": self.location.column,
+            "message": self.message,
+        }
+
+
 @dataclass(frozen=True)
 class DesiredState:
     """Everything the manifests ask for, per target."""
@@ -136,6 +157,15 @@ class DesiredState:
     resources: Mapping[tuple[str, str, str], Resource]
     root: str
     digest: str
+    warnings: tuple[ManifestWarning, ...] = ()  # sorted by place
+
+    def warnings_for(self, target: str) -> tuple[ManifestWarning, ...]:
+        """The warnings that concern `target`: those found in its resources, and general ones."""
+        return tuple(w for w in self.warnings if w.target in ("", target))
+
+    def distinct_warnings(self) -> tuple[ManifestWarning, ...]:
+        """Each warning once, whichever targets it was found in."""
+        return distinct_warnings(self.warnings)
 
     def for_target(self, target: str) -> list[Resource]:
         """The target's resources, dependencies first (a stable topological order)."""
@@ -156,3 +186,11 @@ class DesiredState:
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources.values())
+
+
+def distinct_warnings(warnings: Iterable[ManifestWarning]) -> tuple[ManifestWarning, ...]:
+    """Each warning once, by place: one found in several targets' copies of a manifest is one."""
+    seen: dict[tuple[Location, str], ManifestWarning] = {}
+    for w in sorted(warnings):
+        seen.setdefault((w.location, w.message), w)
+    return tuple(seen.values())

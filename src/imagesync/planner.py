@@ -240,7 +240,7 @@ class _TargetPlanner:
             drift=tuple(self.drift),
             fingerprint=versioning.content_hash(fingerprints),
             live_fingerprints=fingerprints,
-            warnings=tuple(self.warnings),
+            warnings=tuple(str(w) for w in self.desired.warnings_for(self.target.name)) + tuple(self.warnings),
             conflicts=tuple(self.conflicts),
         )
 
@@ -561,6 +561,7 @@ class _TargetPlanner:
 
     def _mutable(self, res: Resource) -> None:
         kind = res.kind_info
+        self._check_pins(res)  # a lifecycle policy may select a pinned recipe version
         body = kind.create_request(res.spec, res.name, self.resolve)
         body.pop("tags", None)
         desired_fields = normalize(res.kind, {k: v for k, v in body.items() if k != "name"})

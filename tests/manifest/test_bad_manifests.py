@@ -412,7 +412,7 @@ CASES: list[Case] = [
         {**VALID_ESTATE, "recipes.yaml": edit(
             RECIPE, "    - ref: comp\n",
             "    - ref: comp\n      componentArn: arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x\n")},
-        "recipes.yaml", 9, 7, "spec.components[0]",
+        "recipes.yaml", 10, 7, "spec.components[0].componentArn: unknown field 'componentArn'",
     ),
     Case(
         "recipe-missing-parent-image",

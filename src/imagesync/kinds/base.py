@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagesync.arns import resource_arn, with_version
+from imagesync.arns import resource_arn, version_of, with_version
 from imagesync.kinds.sharing import Sharing
 
 # Spec fields that only imagesync reads; never sent to Image Builder. (A kind's document fields
@@ -36,21 +36,52 @@ class RefField:
     # The reference may pin a version of what it names (`{ref: NAME, version: 1.2.3}` or `1.x.x`,
     # the newest matching one), instead of following the version this plan leaves live.
     pinnable: bool = False
+    # For list items that name what they select by name and version rather than by ARN (a
+    # lifecycle policy's recipes): the keys `{ref: NAME}` becomes, e.g. ("name", "semanticVersion").
+    name_keys: tuple[str, str] | None = None
+    # The kind named, when the spec decides it (a lifecycle policy's resourceType picks ImageRecipe
+    # or ContainerRecipe); `kinds` lists every kind it may pick, and the first stands for the rest.
+    kind_of: Callable[[Mapping[str, Any]], str | None] | None = None
+
+    @property
+    def in_items(self) -> bool:
+        """Does `{ref: NAME}` stand in list items beside other keys, rather than replace a value?"""
+        return self.arn_key is not None or self.name_keys is not None
+
+    def kind_for(self, spec: Mapping[str, Any]) -> str:
+        """The kind the references of this field name in `spec`."""
+        chosen = self.kind_of(spec) if self.kind_of is not None else None
+        return chosen if chosen in self.kinds else self.kinds[0]
 
     def pins(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
         """(path, name, version) of every `{ref: NAME, version: V}` this field holds in `spec`."""
-        if not self.pinnable or self.arn_key is None:
+        if not self.pinnable:
             return
-        items = spec.get(self.path[0])
+        for where, item in self._ref_items(spec):
+            if isinstance(item.get("version"), str):
+                yield (*where, "ref"), item["ref"], item["version"]
+
+    def _ref_items(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
+        """(path, item) of every `{ref: NAME, ...}` item of the list this field's path ends in."""
+        if not self.in_items:
+            return
+        items: Any = spec
+        for part in self.path[:-1]:
+            items = items.get(part) if isinstance(items, Mapping) else None
         for i, item in enumerate(items if isinstance(items, list | tuple) else ()):
-            if isinstance(item, Mapping) and isinstance(item.get("ref"), str) and isinstance(item.get("version"), str):
-                yield (self.path[0], i, "ref"), item["ref"], item["version"]
+            if isinstance(item, Mapping) and isinstance(item.get("ref"), str):
+                yield (*self.path[:-1], i), item
 
     def targets(self, spec: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """(path, target) of every `{ref: NAME, target: T}`: a reference to what target T manages."""
-        for path, _name in self.find(spec):
+        if self.in_items:
+            for where, item in self._ref_items(spec):
+                if isinstance(item.get("target"), str):
+                    yield (*where, "ref"), item["target"]
+            return
+        for path, _name in _walk(spec, self.path, ()):
             node: Any = spec
-            for part in path[:-1] if self.arn_key is not None else path:
+            for part in path:
                 node = node[part]
             if isinstance(node.get("target"), str):
                 yield path, node["target"]
@@ -59,12 +90,9 @@ class RefField:
         """(path, name) of every `{ref: NAME}` this field holds in `spec` (plain or frozen): the
         path of the `{ref:}` mapping, or of the `ref` key of a list item. The one reading of
         RefField paths: the loader's reference checks and the Create requests both use it."""
-        if self.arn_key is not None:
-            items = spec.get(self.path[0])
-            if isinstance(items, list | tuple):
-                for i, item in enumerate(items):
-                    if isinstance(item, Mapping) and isinstance(item.get("ref"), str):
-                        yield (self.path[0], i, "ref"), item["ref"]
+        if self.in_items:
+            for where, item in self._ref_items(spec):
+                yield (*where, "ref"), item["ref"]
             return
         yield from _walk(spec, self.path, ())
 
@@ -89,6 +117,10 @@ Resolver = Callable[[str, str, str, str | None], str]
 
 # named_dependencies(spec) -> (kind, name) of resources the spec names by plain name, not `{ref:}`
 NamedDependencies = Callable[[Mapping[str, Any]], tuple[tuple[str, str], ...]]
+
+# advice(spec, managed) -> (spec path, message) of what the service takes but is likely not what
+# was meant, reported as warnings; `managed(kind, name)` says whether the manifests define it.
+Advice = Callable[[Mapping[str, Any], Callable[[str, str], bool]], Iterator[tuple[tuple[str | int, ...], str]]]
 
 # A kind's own live reader (see `Kind.reader`): reader(api, list items, every, specs) -> what
 # exists. `specs` are the desired specs of its own kind, by name: the reader reads the list items
@@ -195,6 +227,7 @@ class Kind:
     awaited: Awaited | None = None
     reader: Reader | None = None  # reads live instances itself (kinds not identified by name)
     sharing: Sharing | None = None  # can be shared with other accounts (`spec.sharing`)
+    advice: Advice | None = None  # warnings about specs the service takes (see `Advice`)
 
     @property
     def versioned(self) -> bool:
@@ -289,18 +322,26 @@ class Kind:
 
 
 def _resolve_refs(body: dict[str, Any], ref: RefField, resolve: Resolver) -> None:
+    kind = ref.kind_for(body)
     targets = dict(ref.targets(body))
     for path, name in list(ref.find(body)):
-        arn = resolve(ref.kinds[0], name, ref.form, targets.get(path))
+        arn = resolve(kind, name, ref.form, targets.get(path))
         parent: Any = body
         for part in path[:-1]:
             parent = parent[part]
-        if ref.arn_key is not None:
+        if ref.in_items:
             # list items such as recipe components: {ref: x, parameters: [...]} -> {componentArn: ARN, ...}
             del parent["ref"]
             parent.pop("target", None)
             pin = parent.pop("version", None) if ref.pinnable else None
-            parent[ref.arn_key] = with_version(arn, pin) if isinstance(pin, str) else arn
+            if isinstance(pin, str):
+                arn = with_version(arn, pin)
+            if ref.name_keys is not None:
+                # {ref: r} -> {name: r, semanticVersion: 1.0.1}: the name as the manifests spell it
+                # (an ARN holds it folded), the version the ARN names.
+                parent[ref.name_keys[0]], parent[ref.name_keys[1]] = name, version_of(arn)
+            else:
+                parent[ref.arn_key] = arn
         else:
             parent[path[-1]] = arn
 

@@ -25,6 +25,7 @@ MAX_ECHO = 60  # characters of a value's repr that a message may quote
 PLACEHOLDER_PATTERN = r"\$\{(target|vars|env)\.[A-Za-z0-9_-]+\}"
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
 RECIPE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.(?:[0-9]+|x)$"
+PIN_PATTERN = r"^(?:[0-9]+\.[0-9]+\.[0-9]+|[0-9]+\.[0-9]+\.x|[0-9]+\.x\.x|x\.x\.x)$"
 
 # Patterns the schemas use, in words: (what the value is not, example). The message reads
 # "<value> is not <what>, e.g. '<example>'".
@@ -33,6 +34,10 @@ _KNOWN: dict[str, tuple[str, str]] = {
     RECIPE_VERSION_PATTERN: (
         "a recipe version: write major.minor.patch, or major.minor.x to let Image Builder pick the patch",
         "1.0.0' or '1.0.x",
+    ),
+    PIN_PATTERN: (
+        "a version to pin: write major.minor.patch, or x from some node on for the newest matching one",
+        "1.2.3' or '1.x.x",
     ),
     r"^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$": (
         "a valid name: use 3 to 128 letters, digits, '-' or '_' (spaces only inside)",
@@ -123,8 +128,10 @@ def explain(error: jsonschema.ValidationError, sensitive: Sensitive) -> tuple[tu
                 return explain(best, sensitive)
         required_sets = [alt.get("required") for alt in alternatives if isinstance(alt, dict)]
         if required_sets and len(required_sets) == len(alternatives):
-            if all(isinstance(r, list) and len(r) == 1 for r in required_sets):
-                names = [r[0] for r in required_sets]  # type: ignore[index]
+            # Each alternative known by its first required key (`ref`, or `componentArn` / `name`).
+            firsts = [r[0] if isinstance(r, list) and r else None for r in required_sets]
+            if None not in firsts and len(set(firsts)) == len(firsts):
+                names = [str(n) for n in firsts]
                 present = [i for i, n in enumerate(names) if isinstance(error.instance, dict) and n in error.instance]
                 chosen = [e for e in error.context or () if present and e.relative_schema_path[0] == present[0]]
                 best = jsonschema.exceptions.best_match(chosen) if len(present) == 1 and chosen else None

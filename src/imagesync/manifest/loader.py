@@ -142,6 +142,7 @@ class _Loader:
             resources=MappingProxyType(resources),
             root=str(self.real_root),
             digest=self.hash.hexdigest(),
+            warnings=tuple(sorted(set(self.problems.warnings))),
         )
 
     def _per_target(self, project: Project | None, text: str) -> set[str]:
@@ -709,7 +710,7 @@ class _Loader:
                 in_target = targets.get(path)
                 yield Reference(
                     path=path,
-                    target=Address(field.kinds[0], name),
+                    target=Address(field.kind_for(spec), name),
                     form=field.form,
                     location=doc.at(("spec", *path)),
                     version=pins.get(path),

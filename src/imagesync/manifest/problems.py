@@ -1,4 +1,8 @@
-"""Problems found in manifests, each with the place it was found; collected, then raised at once."""
+"""Problems found in manifests, each with the place it was found; collected, then raised at once.
+
+Warnings (what works but likely is not meant) are collected beside them and carried on the
+desired model, or on the error when there are problems too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from imagesync.desired import ManifestWarning, distinct_warnings
 from imagesync.errors import Location, UserError
 
 
@@ -31,8 +36,9 @@ class Problem:
 class ManifestError(UserError):
     """The manifests have problems; `problems` lists all of them, sorted by place."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], warnings: list[ManifestWarning] | None = None) -> None:
         self.problems = sorted(set(problems))
+        self.warnings = distinct_warnings(warnings or [])
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -41,16 +47,21 @@ class Problems:
     """A collector that checks append to, so one pass reports every problem."""
 
     items: list[Problem] = field(default_factory=list)
+    warnings: list[ManifestWarning] = field(default_factory=list)
 
     def add(self, location: Location, message: str) -> None:
         self.items.append(Problem(location, message))
+
+    def warn(self, location: Location, message: str, target: str = "") -> None:
+        """Report something that is allowed but likely not meant: never makes the manifests invalid."""
+        self.warnings.append(ManifestWarning(location, message, target))
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ManifestError(self.items)
+            raise ManifestError(self.items, self.warnings)
 
 
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
@@ -62,3 +73,4 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
         return f"; did you mean '{folded[value.lower()]}'?"
     close = difflib.get_close_matches(value.lower(), [c for c in folded if c != value.lower()], n=1, cutoff=0.7)
     return f"; did you mean '{folded[close[0]]}'?" if close else ""
+

@@ -4,8 +4,10 @@ The JSON Schemas check shapes and the botocore patterns; these checks cover what
 enforces beyond them: schedule expressions and time zones, recipe component parameters against
 the component's own document, the shape of literal component and parent image references, one
 recipe per pipeline, one distribution per region, empty Dockerfile templates, version node limits
-and resource names. `imagesync.manifest.loader` calls `check` once with every desired resource
-(after substitution) and the manifest documents they came from; everything here is pure.
+and resource names. Each kind's own warnings (`Kind.advice`: what the service takes but is likely
+not meant) are reported here too. `imagesync.manifest.loader` calls `check` once with every
+desired resource (after substitution) and the manifest documents they came from; everything here
+is pure.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def check(resources: Mapping[tuple[str, str, str], Resource], manifests: Iterabl
             _version(ctx)
         for rule in (*_EVERY_KIND_RULES, *_SERVICE_RULES.get(resource.kind, ())):
             rule(ctx)
+        _advice(ctx)
 
 
 @dataclass
@@ -76,6 +79,9 @@ class _Context:
     def add(self, path: tuple[str | int, ...], message: str) -> None:
         self.problems.add(self.at(*path), message)
 
+    def warn(self, path: tuple[str | int, ...], message: str) -> None:
+        self.problems.warn(self.at(*path), message, self.resource.target)
+
     def raw(self, path: tuple[str | int, ...]) -> Any:
         """The value at spec `path` as the file writes it (before substitution), or None."""
         raw: Any = self.doc.value
@@ -90,6 +96,20 @@ class _Context:
         """' (for target T)' when substitution made the value differ from what the file says."""
         raw = self.raw(path)
         return f" (for target {self.resource.target})" if raw is not None and raw != value else ""
+
+
+def _advice(ctx: _Context) -> None:
+    """The kind's own warnings (see `Kind.advice`), at their places."""
+    advice = ctx.resource.kind_info.advice
+    if advice is None:
+        return
+    target = ctx.resource.target
+
+    def managed(kind: str, name: str) -> bool:
+        return (target, kind, name) in ctx.resources
+
+    for path, message in advice(ctx.resource.spec, managed):
+        ctx.warn(path, message)
 
 
 def _judged(value: Any) -> TypeGuard[str]:
