@@ -87,11 +87,12 @@ def make_plan(
 ) -> Plan:
     """Read live state for the selected targets and plan every change."""
     _refuse_shared_scopes(desired, connector)
-    desired = with_s3_documents(desired, connector, selected_targets(desired, options.targets), counter)
+    selected = selected_targets(desired, options.targets)
+    planned = with_upstream(desired, selected)  # the selected targets, after the ones they use
+    desired = with_s3_documents(desired, connector, planned, counter)
     targets = []
     planners: dict[str, _TargetPlanner] = {}
-    selected = selected_targets(desired, options.targets)
-    for target in with_upstream(desired, selected):
+    for target in planned:
         if target not in selected:
             log.info("planning an upstream target too", target=target.name, why="a selected target uses its resources")
         resources = desired.for_target(target.name)

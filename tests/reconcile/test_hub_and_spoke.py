@@ -1,17 +1,18 @@
 """Hub and spoke: one account builds and shares, two others build on what it shares.
 
-The hub publishes a hardening component, a hardened base recipe and an application recipe on
-top of it, builds both images and shares the component and the images with the spokes' accounts
-(`spec.sharing`). Each spoke's recipe uses the hub's base image as its parent and the hub's
-component (`{ref: NAME, target: hub}`) beside one of its own. Everything goes through the CLI
-against one sandbox holding all three accounts; the sandbox refuses a spoke's recipe that names
-anything the hub has not shared with it, so the order of the apply is checked by the service
-itself, not only by reading imagesync's output.
+The estate is examples/hub-and-spoke: the hub publishes a hardening component, a hardened base
+recipe and an application recipe on top of it, builds both images and shares the component and
+the images with the spokes' accounts (`spec.sharing`). Each spoke's recipe uses the hub's base
+image as its parent and the hub's component (`{ref: NAME, target: hub}`) beside one of its own.
+Everything goes through the CLI against one sandbox holding all three accounts; the sandbox
+refuses a spoke's recipe that names anything the hub has not shared with it, so the order of the
+apply is checked by the service itself, not only by reading imagesync's output.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,116 +28,19 @@ REGION = "us-east-1"
 HUB, SPOKE_A, SPOKE_B, STRANGER = "111111111111", "222222222222", "333333333333", "444444444444"
 POLL = ["--poll-interval", "0.05"]
 
-# The spokes come first in the file: the hub is applied first because they use it, not by position.
-PROJECT = f"""\
-project: estate
-targets:
-  - name: spoke-a
-    region: {REGION}
-    account: "{SPOKE_A}"
-  - name: hub
-    region: {REGION}
-    account: "{HUB}"
-  - name: spoke-b
-    region: {REGION}
-    account: "{SPOKE_B}"
-"""
-
-HUB_MANIFESTS = """\
-apiVersion: imagesync/v1
-kind: Component
-metadata: {{name: hardening, targets: [hub]}}
-spec:
-  version: 1.0.0
-  platform: Linux
-  sharing:
-    accounts: [{sharing}]
-  document:
-    schemaVersion: 1.0
-    phases:
-      - name: build
-        steps:
-          - name: Harden
-            action: ExecuteBash
-            inputs: {{commands: ["echo {word}"]}}
----
-apiVersion: imagesync/v1
-kind: InfrastructureConfiguration
-metadata: {{name: build}}
-spec:
-  instanceProfileName: image-build
----
-apiVersion: imagesync/v1
-kind: ImageRecipe
-metadata: {{name: hardened-base, targets: [hub]}}
-spec:
-  version: 1.0.0
-  parentImage: arn:aws:imagebuilder:{region}:aws:image/amazon-linux-2023-x86/x.x.x
-  components: [{{ref: hardening}}]
----
-apiVersion: imagesync/v1
-kind: Image
-metadata: {{name: hardened-base, targets: [hub]}}
-spec:
-  imageRecipeArn: {{ref: hardened-base}}
-  infrastructureConfigurationArn: {{ref: build}}
-  sharing:
-    accounts: [{sharing}]
----
-apiVersion: imagesync/v1
-kind: ImageRecipe
-metadata: {{name: app, targets: [hub]}}
-spec:
-  version: 1.0.0
-  parentImage: {{ref: hardened-base}}
-  components: [{{ref: hardening}}]
----
-apiVersion: imagesync/v1
-kind: Image
-metadata: {{name: app, targets: [hub]}}
-spec:
-  imageRecipeArn: {{ref: app}}
-  infrastructureConfigurationArn: {{ref: build}}
-  sharing:
-    accounts: [{sharing}]
-"""
-
-SPOKE_MANIFESTS = """\
-apiVersion: imagesync/v1
-kind: Component
-metadata: {name: team-tools, targets: [spoke-a, spoke-b]}
-spec:
-  version: 1.0.0
-  platform: Linux
-  document:
-    schemaVersion: 1.0
-    phases: [{name: build, steps: [{name: Tools, action: ExecuteBash, inputs: {commands: ["echo tools"]}}]}]
----
-apiVersion: imagesync/v1
-kind: ImageRecipe
-metadata: {name: team-app, targets: [spoke-a, spoke-b]}
-spec:
-  version: 1.0.0
-  parentImage: {ref: hardened-base, target: hub}
-  components:
-    - {ref: hardening, target: hub}
-    - {ref: team-tools}
----
-apiVersion: imagesync/v1
-kind: Image
-metadata: {name: team-app, targets: [spoke-a, spoke-b]}
-spec:
-  imageRecipeArn: {ref: team-app}
-  infrastructureConfigurationArn: {ref: build}
-"""
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hub-and-spoke"
+SHARED = f'accounts: ["{SPOKE_A}", "{SPOKE_B}"]'
 
 
 def write(root: Path, word: str = "one", shared_with: tuple[str, ...] = (SPOKE_A, SPOKE_B)) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "imagesync.yaml").write_text(PROJECT)
-    sharing = ", ".join(f'"{a}"' for a in shared_with)
-    (root / "hub.yaml").write_text(HUB_MANIFESTS.format(word=word, sharing=sharing, region=REGION))
-    (root / "spokes.yaml").write_text(SPOKE_MANIFESTS)
+    """The example estate (README's hub and spoke), with the hub's hardening step saying `word`
+    and the hub sharing with `shared_with`."""
+    if not root.exists():
+        shutil.copytree(EXAMPLE, root)
+    hub = (EXAMPLE / "hub.yaml").read_text()
+    assert hub.count(SHARED) == 3 and "echo hardening level one" in hub
+    sharing = "accounts: [" + ", ".join(f'"{a}"' for a in shared_with) + "]"
+    (root / "hub.yaml").write_text(hub.replace(SHARED, sharing).replace("level one", f"level {word}"))
     return root
 
 
