@@ -7,6 +7,7 @@ warnings the loader found. The planner compares it with live state; nothing here
 
 from __future__ import annotations
 
+import functools
 import graphlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -180,6 +181,19 @@ class DesiredState:
             order.extend(mine[a] for a in ready)
             sorter.done(*ready)
         return order
+
+    def used_by(self, target: str, address: Address) -> tuple[str, ...]:
+        """The other targets whose resources reference this one of `target` (`{ref:, target:}`)."""
+        return tuple(sorted(self._users.get((target, address), ())))
+
+    @functools.cached_property
+    def _users(self) -> dict[tuple[str, Address], set[str]]:
+        users: dict[tuple[str, Address], set[str]] = {}
+        for res in self.resources.values():
+            for used in res.upstream:
+                if used[0] != res.target:
+                    users.setdefault(used, set()).add(res.target)
+        return users
 
     def get(self, target: str, address: Address) -> Resource | None:
         return self.resources.get((target, address.kind, address.name))

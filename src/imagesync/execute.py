@@ -5,7 +5,9 @@ the resource and the request, so a retried call (after throttling, a 5xx or a dr
 connection) is answered with the original result instead of publishing twice. A resumed apply
 plans again first, and its fresh live reading shows what the interrupted one already did.
 Changes run concurrently where the dependency graph allows (bounded by `parallelism`); when one
-fails, its dependents are skipped and independent branches go on. Deletions run last, one at a time, dependents first.
+fails, its dependents are skipped and independent branches go on. Targets run in the plan's order
+(each after the targets whose resources it uses); deletions run after every target's other
+changes, one at a time, dependents first and the using targets' before the used ones'.
 
 Cancellation (the CLI sets a `threading.Event` on SIGINT/SIGTERM): a change that has started runs
 all its calls to the end, since its calls together are one consistent step (an update and its tag
@@ -117,8 +119,12 @@ def apply_plan(
     `poll_interval` seconds until it is ready or failed; each state it passes through is
     reported to `on_progress` as a `waiting` outcome.
     """
-    outcomes: list[Outcome] = []
-    for target_plan in plan.targets:  # a target after the targets whose resources it uses
+    forward: dict[str, Outcome] = {}  # by `target:address`, for the targets that use them
+    runners: list[_TargetRunner] = []
+    # Creates, publishes and updates of every target first, each target after the targets whose
+    # resources it uses; then deletions, the users' targets first, so nothing is deleted that a
+    # later target's change still needs.
+    for target_plan in plan.targets:
         target = desired.project.target(target_plan.target)
         runner = _TargetRunner(
             plan.plan_id,
@@ -132,11 +138,25 @@ def apply_plan(
             cancel=cancel,
             poll_interval=poll_interval,
             sleep=sleep,
-            upstream={qualified(o.target, o.address): o for o in outcomes},
+            upstream=dict(forward),
         )
         runner.documents = _Documents(desired, connector, target)
-        outcomes.extend(runner.run())
-    return outcomes
+        runner.run_forward()
+        forward.update((qualified(o.target, o.address), o) for o in runner.outcomes.values())
+        runners.append(runner)
+    for runner in reversed(runners):
+        users_unfinished = any(
+            not o.ok and o.target != runner.plan.target and _uses(plan, o.target, runner.plan.target)
+            for o in forward.values()
+        )
+        runner.run_deletions(users_unfinished)
+    return [o for runner in runners for o in runner.results()]
+
+
+def _uses(plan: Plan, user: str, target: str) -> bool:
+    """Does a change of target `user` name a resource of `target` among what it waits for?"""
+    prefix = f"{target}:"
+    return any(d.startswith(prefix) for t in plan.targets if t.target == user for c in t.changes for d in c.depends_on)
 
 
 class _TargetRunner:
@@ -176,18 +196,25 @@ class _TargetRunner:
         self._awaiting = 0
         self._wake: Future[None] = Future()
 
-    def run(self) -> list[Outcome]:
+    def results(self) -> list[Outcome]:
+        return [self.outcomes[i] for i in sorted(self.outcomes)]
+
+    def run_forward(self) -> None:
         pending = list(self.plan.pending)
         forward = [i for i, c in enumerate(pending) if c.action not in DELETIONS]
-        deletes = [i for i, c in enumerate(pending) if c.action in DELETIONS]
         by_address = {pending[i].address: i for i in forward}
         self._run_graph(pending, forward, by_address)
-        for i in deletes:
+
+    def run_deletions(self, users_unfinished: bool) -> None:
+        """Deletions, one at a time; `users_unfinished`: a change in a target that uses this one's
+        resources did not complete, and may still need any of them."""
+        pending = list(self.plan.pending)
+        for i in [i for i, c in enumerate(pending) if c.action in DELETIONS]:
             if self._cancelled(i, pending[i]):
                 continue
             unfinished = {o.address for o in self.outcomes.values() if not o.ok}
             whole_resource = pending[i].action == DELETE
-            if pending[i].address in unfinished or (unfinished and whole_resource):
+            if pending[i].address in unfinished or ((unfinished or users_unfinished) and whole_resource):
                 # An unfinished forward change may still need what we would delete (its resource's
                 # older versions, or a resource it references): keep it for a re-run.
                 self._record(
@@ -202,7 +229,6 @@ class _TargetRunner:
                 )
                 continue
             self._execute(i, pending[i])
-        return [self.outcomes[i] for i in sorted(self.outcomes)]
 
     def _run_graph(self, pending: list[ResourceChange], order: list[int], by_address: dict[str, int]) -> None:
         deps = {i: [by_address[d] for d in pending[i].depends_on if d in by_address] for i in order}

@@ -12,6 +12,7 @@ their full-replacement Update call. Deletions (only with `--prune`) come last, d
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import uuid
 from collections.abc import Mapping
@@ -95,6 +96,8 @@ def make_plan(
     for target in planned:
         if target not in selected:
             log.info("planning an upstream target too", target=target.name, why="a selected target uses its resources")
+        # A target planned only because a selected one uses it is never pruned by that plan.
+        own = options if target in selected else dataclasses.replace(options, prune=False)
         resources = desired.for_target(target.name)
         wanted: dict[str, set[str]] = {}
         specs: dict[str, dict[str, Mapping[str, Any]]] = {}
@@ -108,10 +111,10 @@ def make_plan(
             counter=counter,
             project=desired.project.name,
             specs=specs,
-            thorough=options.prune,
+            thorough=own.prune,
             target=target.name,
         )
-        planner = _TargetPlanner(desired, target, connector.account(target), live, options, planners)
+        planner = _TargetPlanner(desired, target, connector.account(target), live, own, planners)
         target_plan = planner.run()
         planners[target.name] = planner
         log.info(
@@ -248,7 +251,7 @@ class _TargetPlanner:
     # --- helpers --------------------------------------------------------------------------------
 
     def resolve(self, kind: str, name: str, form: str, in_target: str | None = None) -> str:
-        if in_target is not None:  # what that target's plan leaves live there
+        if in_target is not None and in_target != self.target.name:  # what that target's plan leaves live there
             return self.upstream[in_target].resolve(kind, name, form)
         if form == "image":
             return arns.newest_image_arn(self.target.region, self.account, name)
@@ -750,6 +753,15 @@ class _TargetPlanner:
             if not res.kind_info.versioned or keep <= 0 or live_res is None:
                 continue
             if res.annotations.get("imagesync/prune") == "disabled" or not live_res.known_to(self.project):
+                continue
+            users = self.desired.used_by(self.target.name, res.address)
+            if users:
+                # Image Builder refuses to delete a version its own account still uses, not one
+                # another account's recipes use: what the users' recipes name is unknown here.
+                self.warnings.append(
+                    f"{res.address}: retainVersions {keep} deletes nothing, since target(s) {', '.join(users)} "
+                    "use it and may still name older versions"
+                )
                 continue
             live_keep = keep - (1 if res.address in self.moved else 0)  # the new version counts
             ours = self._ours(live_res)

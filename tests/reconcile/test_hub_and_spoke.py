@@ -53,7 +53,10 @@ def sandbox() -> Iterator[RunningSandbox]:
 def cli(sb: RunningSandbox, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "imagesync", *args, str(root), "--sandbox", sb.endpoint_url],
-        capture_output=True, text=True, cwd=root, timeout=180,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=180,
     )
 
 
@@ -79,8 +82,11 @@ def apply(sb: RunningSandbox, root: Path, *args: str) -> list[dict[str, Any]]:
 
 def client(sb: RunningSandbox, account: str) -> Any:
     return boto3.client(
-        "imagebuilder", region_name=REGION, endpoint_url=sb.endpoint_url,
-        aws_access_key_id=account, aws_secret_access_key="x",
+        "imagebuilder",
+        region_name=REGION,
+        endpoint_url=sb.endpoint_url,
+        aws_access_key_id=account,
+        aws_secret_access_key="x",
     )
 
 
@@ -123,9 +129,7 @@ def test_the_estate_applies_hub_first_then_plans_empty(sandbox: RunningSandbox, 
     assert pending(again) == {}
 
 
-def test_a_hub_component_change_cascades_into_the_spokes_in_one_plan(
-    sandbox: RunningSandbox, tmp_path: Path
-) -> None:
+def test_a_hub_component_change_cascades_into_the_spokes_in_one_plan(sandbox: RunningSandbox, tmp_path: Path) -> None:
     root = write(tmp_path / "m")
     apply(sandbox, root)
     write(root, word="two")
@@ -267,3 +271,105 @@ def test_applying_a_spoke_takes_the_hub_lock_too(sandbox: RunningSandbox, tmp_pa
     assert result.returncode == 1, result.stdout
     assert f"estate/{HUB}/{REGION}" in result.stderr or f"estate--{HUB}--{REGION}" in result.stderr, result.stderr
     assert sum(n for op, n in sandbox.stats()["operations"].items() if op.startswith(("Create", "Put"))) == 0
+
+
+def test_one_manifest_for_every_target_may_name_the_hub_itself(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """`target: hub` in a manifest the hub also gets is a plain reference there."""
+    root = write(tmp_path / "m")
+    (root / "everywhere.yaml").write_text(
+        "apiVersion: imagesync/v1\nkind: ImageRecipe\nmetadata: {name: everywhere}\nspec:\n  version: 1.0.0\n"
+        f"  parentImage: arn:aws:imagebuilder:{REGION}:aws:image/amazon-linux-2023-x86/x.x.x\n"
+        "  components: [{ref: hardening, target: hub}]\n"
+    )
+    doc = plan(sandbox, root)
+    assert changes(doc)["hub:ImageRecipe/everywhere"]["depends_on"] == ["hub:Component/hardening"]
+    assert changes(doc)["spoke-a:ImageRecipe/everywhere"]["depends_on"] == ["hub:Component/hardening"]
+    apply(sandbox, root)
+    for account in (HUB, SPOKE_A):
+        live = client(sandbox, account).get_image_recipe(
+            imageRecipeArn=f"arn:aws:imagebuilder:{REGION}:{account}:image-recipe/everywhere/1.0.0"
+        )["imageRecipe"]
+        assert live["components"][0]["componentArn"] == f"arn:aws:imagebuilder:{REGION}:{HUB}:component/hardening/1.0.0"
+
+
+EXTRA = """\
+apiVersion: imagesync/v1
+kind: Component
+metadata: {name: extra, targets: [hub]}
+spec:
+  version: 1.0.0
+  platform: Linux
+  document:
+    schemaVersion: 1.0
+    phases: [{name: build, steps: [{name: Extra, action: ExecuteBash, inputs: {commands: ["echo extra"]}}]}]
+"""
+
+
+def test_a_spoke_selected_with_prune_never_prunes_the_hub(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    root = write(tmp_path / "m")
+    (root / "extra.yaml").write_text(EXTRA)
+    apply(sandbox, root)
+    (root / "extra.yaml").unlink()
+    doc = plan(sandbox, root, "--target", "spoke-a", "--prune")
+    assert "hub:Component/extra" not in pending(doc)
+    hub = next(t for t in doc["targets"] if t["name"] == "hub")
+    assert any("Component/extra" in w and "--prune" in w for w in hub["warnings"]), hub["warnings"]
+    assert "delete" in pending(plan(sandbox, root, "--target", "hub", "--prune")).values()
+
+
+def test_deletions_come_after_every_targets_changes_and_wait_for_the_users(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    root = write(tmp_path / "m")
+    (root / "extra.yaml").write_text(EXTRA)
+    apply(sandbox, root)
+    (root / "extra.yaml").unlink()
+    write(root, word="two")
+    result = cli(sandbox, root, "apply", "--auto-approve", "--prune", *POLL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    deleted = next(i for i, line in enumerate(lines) if "hub: Component/extra deleted" in line)
+    spoke = [i for i, line in enumerate(lines) if "spoke-b: ImageRecipe/team-app published" in line]
+    assert spoke and spoke[0] < deleted, result.stdout
+
+
+def test_a_hub_version_the_spokes_use_is_never_deleted_by_retention(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    root = write(tmp_path / "m")
+    apply(sandbox, root)
+    for word in ("two", "three"):
+        write(root, word=word)
+        hub = (root / "hub.yaml").read_text()
+        (root / "hub.yaml").write_text(
+            hub.replace(
+                "  version: 1.0.0\n  platform: Linux\n", "  version: 1.0.0\n  platform: Linux\n  retainVersions: 1\n", 1
+            )
+        )
+        doc = plan(sandbox, root, "--prune")
+        assert "delete-versions" not in pending(doc).values()
+        warnings = " ".join(w for t in doc["targets"] for w in t["warnings"])
+        assert (
+            "Component/hardening: retainVersions 1 deletes nothing, since target(s) spoke-a, spoke-b use it" in warnings
+        )
+        apply(sandbox, root, "--prune")
+    versions = client(sandbox, HUB).list_component_build_versions(
+        componentVersionArn=f"arn:aws:imagebuilder:{REGION}:{HUB}:component/hardening/1.0.0"
+    )["componentSummaryList"]
+    assert versions  # 1.0.0 is still there
+
+
+def test_a_hub_delete_waits_when_a_spoke_change_failed(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """Sharing with an organization is trusted by the plan, but the sandbox knows no organizations,
+    so the spokes' recipes are refused: the hub's pruning must then keep what they may still need."""
+    root = write(tmp_path / "m")
+    (root / "extra.yaml").write_text(EXTRA)
+    hub = (root / "hub.yaml").read_text()
+    org = "organizations: [arn:aws:organizations::111111111111:organization/o-abc123def4]"
+    (root / "hub.yaml").write_text(hub.replace(SHARED, org, 1))  # the component only
+    result = cli(sandbox, root, "apply", "--auto-approve", "--format", "json", *POLL)
+    assert result.returncode == 1
+    (root / "extra.yaml").unlink()
+    result = cli(sandbox, root, "apply", "--auto-approve", "--prune", "--format", "json", *POLL)
+    assert result.returncode == 1
+    outcomes = {f"{o['target']}:{o['address']}": o for o in json.loads(result.stdout)["outcomes"]}
+    assert outcomes["spoke-a:ImageRecipe/team-app"]["status"] == "failed"
+    assert outcomes["hub:Component/extra"]["status"] == "skipped"
