@@ -26,8 +26,10 @@ from imagesync.manifest.yamlloc import Located, load_text
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024  # as for document files
 UPLOAD = "PutObject"  # the plan's call for an upload (HeadObject first, made by `upload`)
-# HeadObject answers a missing object (or bucket) with a bare HTTP status.
-_ABSENT = frozenset({"404", "NoSuchKey", "NotFound"})
+# HeadObject answers a missing object (or bucket) with a bare HTTP status; without s3:ListBucket
+# on the bucket, a missing object is a 403. Either way the object is written: its key names its
+# content, so writing it again changes nothing.
+_ABSENT = frozenset({"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"})
 
 _CHECKS: dict[str, Callable[[Located, Problems], None]] = {
     "component": awstoe.check_component_document,

@@ -470,7 +470,8 @@ class _TargetPlanner:
             self.planned[res.address] = newest.arn
             return
 
-        if newest is not None and managed and (newest.tags or {}).get(HASH_TAG) == content_hash:
+        live_hash = (newest.tags or {}).get(HASH_TAG) if newest is not None else None
+        if newest is not None and managed and (live_hash == content_hash or self._same_uri_document(res, body, newest)):
             self.planned[res.address] = newest.arn
             tag_target = newest.build_arn or newest.arn
             wanted_tags[VERSION_TAG] = newest.version
@@ -544,6 +545,19 @@ class _TargetPlanner:
                 reason=reason,
                 calls=(*uploads, ApiCall(kind.create_op, request, idempotent_token=True), *share_calls),
             )
+        )
+
+    def _same_uri_document(self, res: Resource, body: dict[str, Any], newest: LiveVersion) -> bool:
+        """A version published from the manifest's own `uri` before imagesync read S3 documents
+        carries a hash of the request naming the URI: it is the same content when its live
+        document is the one the object holds now (the hash tag is then brought up to date)."""
+        obj = res.document_object
+        if obj is None or obj.upload or newest.document is None or res.document_value is None:
+            return False
+        kind = res.kind_info
+        legacy = versioning.content_hash(_canonical_content(kind, body, str(res.spec["version"]), None))
+        return (newest.tags or {}).get(HASH_TAG) == legacy and load_document(newest.document) == thaw(
+            res.document_value
         )
 
     def _publish_reason(

@@ -333,3 +333,56 @@ def test_the_default_bucket_takes_target_placeholders(tmp_path: Path) -> None:
     resource = load(root).get("prod", Address("Component", NAME))
     assert resource is not None and resource.document_object is not None
     assert resource.document_object.uri == f"s3://docs-prod/{key_of(DOCUMENT, 'big/us-east-1/')}"
+
+
+# The hash imagesync 0.1 gave this manifest's component (its `uri` named, its document unread).
+LEGACY_HASH = "533a01bf5353bd107141161f54a5834d"
+LEGACY_URI = "s3://legacy-docs/own/kernel.yaml"
+
+
+def test_a_uri_component_published_before_documents_were_read_is_not_published_again(
+    tmp_path: Path, sandbox: RunningSandbox, moto_url: str
+) -> None:
+    s3 = s3_client(moto_url)
+    s3.create_bucket(Bucket="legacy-docs")
+    s3.put_object(Bucket="legacy-docs", Key="own/kernel.yaml", Body=DOCUMENT.encode())
+    tags = {
+        "imagesync:project": "docs-test",
+        "imagesync:address": f"Component/{NAME}",
+        "imagesync:content-hash": LEGACY_HASH,
+        "imagesync:version": "1.0.0",
+    }
+    imagebuilder(sandbox).create_component(
+        name=NAME, semanticVersion="1.0.0", platform="Linux", uri=LEGACY_URI, tags=tags, clientToken="legacy"
+    )
+    root = write_tree(tmp_path / "m", f"  uri: {LEGACY_URI}\n", recipe=False)
+    connector = Connector(ConnectOptions(sandbox=sandbox.endpoint_url))
+    plan, _ = api.plan(root, connector, PlanOptions())
+    [change] = plan.targets[0].pending
+    assert change.action == "update" and change.reason == "tags changed"  # the hash tag brought up to date
+    api.apply(root, connector, PlanOptions())
+    assert not api.plan(root, connector, PlanOptions())[0].has_changes
+
+    # A different object under the same URI is a content change, as it always was meant to be.
+    s3.put_object(Bucket="legacy-docs", Key="own/kernel.yaml", Body=DOCUMENT.replace(*ONE_LINE).encode())
+    [change] = api.plan(root, connector, PlanOptions())[0].targets[0].pending
+    assert change.action == "publish"
+
+
+@pytest.mark.parametrize("marked", ["uri", "document"])
+def test_a_sensitive_uri_document_is_never_shown(
+    tmp_path: Path, sandbox: RunningSandbox, bucket: str, moto_url: str, marked: str
+) -> None:
+    secret = DOCUMENT.replace(*ONE_LINE).replace("kernel next", "token-s3cr3t-4711")
+    s3_client(moto_url).put_object(Bucket=bucket, Key="own/secret.yaml", Body=secret.encode())
+    source = f"  uri: s3://{bucket}/own/secret.yaml\n  sensitive: [{marked}]\n"
+    root = write_tree(tmp_path / "m", source, recipe=False)
+    env = {**os.environ, "AWS_ENDPOINT_URL_S3": moto_url}
+    out = tmp_path / "plan.json"
+    shown = cli(sandbox, "plan", str(root), "--out", str(out), env=env)
+    assert shown.returncode == 0, shown.stderr
+    as_json = cli(sandbox, "plan", str(root), "--format", "json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    for text in (shown.stdout, shown.stderr, as_json.stdout, out.read_text()):
+        assert "token-s3cr3t-4711" not in text
+    assert "schemaVersion" not in as_json.stdout  # the whole document is masked, not only the URL

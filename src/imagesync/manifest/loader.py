@@ -830,6 +830,11 @@ class _Loader:
 # supplies `dockerfileTemplateData`, so `sensitive: [document]` names the document either way and
 # marking the file sensitive masks what it supplies.
 SUPPLIED_BY = {k.document.file_field: k.document.inline_field for k in REGISTRY if k.document is not None}
+# For `sensitive`, an S3 object's URI stands for the document in it as well (plan reads it).
+STANDS_FOR = {
+    **SUPPLIED_BY,
+    **{k.document.uri_member: k.document.inline_field for k in REGISTRY if k.document is not None},
+}
 
 
 # The checker of each document language a kind may declare.
@@ -847,7 +852,7 @@ def sensitive_paths(spec: Any) -> list[str]:
         return []
     declared = spec.get("sensitive")
     entries = [s for s in declared if isinstance(s, str) and s] if isinstance(declared, (list, tuple)) else []
-    paths = [f"spec.{s}" for s in entries] + [f"spec.{SUPPLIED_BY[s]}" for s in entries if s in SUPPLIED_BY]
+    paths = [f"spec.{s}" for s in entries] + [f"spec.{STANDS_FOR[s]}" for s in entries if s in STANDS_FOR]
     components = spec.get("components")
     for i, item in enumerate(components if isinstance(components, (list, tuple)) else ()):
         parameters = item.get("parameters") if isinstance(item, Mapping) else None
@@ -868,8 +873,8 @@ def _at_key(doc: Located, path: tuple[Any, ...], key: str) -> Callable[[int], Lo
 
 
 def _file_contents(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields the spec's files stand in for (see SUPPLIED_BY)."""
-    return {field: spec[key] for key, field in SUPPLIED_BY.items() if key in spec}
+    """The fields the spec's files and S3 objects stand in for (see STANDS_FOR)."""
+    return {field: spec[key] for key, field in STANDS_FOR.items() if key in spec}
 
 
 def _resolved(path: Path) -> Path | None:
