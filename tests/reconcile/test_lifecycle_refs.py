@@ -238,7 +238,8 @@ def test_a_bad_selection_is_refused_at_the_item_before_any_call(
 
 WARNING = (
     "policy.yaml:12:9: warning: imagesync publishes new versions of ImageRecipe/Web_App; this selection keeps "
-    "naming 1.0.0, so images of later versions are not covered: use {ref: Web_App}"
+    "naming 1.0.0, so images of later versions are not covered: use {ref: Web_App} (the version the plan leaves "
+    "live), or {ref: Web_App, version: x.x.x} to keep covering the images of every version"
 )
 
 

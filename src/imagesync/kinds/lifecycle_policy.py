@@ -58,7 +58,8 @@ def selection_advice(
             yield (
                 ("resourceSelection", "recipes", i),
                 f"imagesync publishes new versions of {kind}/{name}; this selection keeps naming {version}, so "
-                f"images of later versions are not covered: use {{ref: {name}}}",
+                f"images of later versions are not covered: use {{ref: {name}}} (the version the plan leaves live), "
+                f"or {{ref: {name}, version: x.x.x}} to keep covering the images of every version",
             )
 
 
