@@ -225,6 +225,7 @@ class _TargetPlanner:
 
     def run(self) -> TargetPlan:
         resources = self.desired.for_target(self.target.name)
+        self._check_users()
         for res in resources:
             self._check_upstream(res)
             if res.kind_info.versioned:
@@ -315,18 +316,33 @@ class _TargetPlanner:
                     f"{self.target.region}: Image Builder resources are regional, so a target can only use those of "
                     "a target in its own region"
                 )
-            if owner.account == self.account:
+            if owner.account != self.account:
+                self._refuse_unshared(where, ref, self.account)
+
+    def _check_users(self) -> None:
+        """What other targets use from this one stays shared with them: a plan of this target
+        alone (`--target hub`) may not take a user's account (when declared) out of `sharing`."""
+        for user in self.desired.project.targets:
+            if user.name == self.target.name or user.account is None or user.account == self.account:
                 continue
-            sharers = self._sharers(ref)
-            if ref.form == "image":
-                what = f"no image built from {ref.target} in target {owner.target.name} is shared"
-            else:
-                what = f"{ref.target} in target {owner.target.name} is not shared"
-            if not any(shares.grants(shares.wanted(r.spec), self.account) is not False for r in sharers):
-                raise UserError(
-                    f"{where}, but {what} with account {self.account}: add {self.account} to its spec.sharing.accounts "
-                    "(or an organization or organizational unit the account is in)"
-                )
+            for res in self.desired.for_target(user.name):
+                for ref in res.references:
+                    if ref.in_target == self.target.name:
+                        used = qualified(self.target.name, str(ref.target))
+                        where = f"{user.name}:{res.address} ({ref.location}) uses {used}"
+                        self._refuse_unshared(where, ref, user.account)
+
+    def _refuse_unshared(self, where: str, ref: Reference, account: str) -> None:
+        owner = ref.in_target
+        if ref.form == "image":
+            what = f"no image built from {ref.target} in target {owner} is shared"
+        else:
+            what = f"{ref.target} in target {owner} is not shared"
+        if not any(shares.grants(shares.wanted(r.spec), account) is not False for r in self._sharers(ref)):
+            raise UserError(
+                f"{where}, but {what} with account {account}: add {account} to its spec.sharing.accounts "
+                "(or an organization or organizational unit the account is in)"
+            )
 
     def _sharers(self, ref: Reference) -> list[Resource]:
         """What another target shares for `ref` to work here: a component or recipe is shared

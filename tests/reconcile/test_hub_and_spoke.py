@@ -373,3 +373,13 @@ def test_a_hub_delete_waits_when_a_spoke_change_failed(sandbox: RunningSandbox, 
     outcomes = {f"{o['target']}:{o['address']}": o for o in json.loads(result.stdout)["outcomes"]}
     assert outcomes["spoke-a:ImageRecipe/team-app"]["status"] == "failed"
     assert outcomes["hub:Component/extra"]["status"] == "skipped"
+
+
+def test_the_hub_alone_may_not_stop_sharing_what_a_spoke_uses(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    root = write(tmp_path / "m")
+    apply(sandbox, root)
+    write(root, shared_with=(SPOKE_A,))
+    result = cli(sandbox, root, "plan", "--target", "hub")
+    assert result.returncode == 1
+    assert "spoke-b:ImageRecipe/team-app (spokes.yaml:" in result.stderr
+    assert f"is not shared with account {SPOKE_B}" in result.stderr
