@@ -386,3 +386,30 @@ def test_a_sensitive_uri_document_is_never_shown(
     for text in (shown.stdout, shown.stderr, as_json.stdout, out.read_text()):
         assert "token-s3cr3t-4711" not in text
     assert "schemaVersion" not in as_json.stdout  # the whole document is masked, not only the URL
+
+
+def test_a_spoke_selected_alone_reads_the_hubs_uri_documents(
+    tmp_path: Path, sandbox: RunningSandbox, bucket: str, moto_url: str
+) -> None:
+    """`--target spoke` plans the hub it uses too, with the hub's S3 documents read as plan reads them."""
+    s3_client(moto_url).put_object(Bucket=bucket, Key="own/kernel.yaml", Body=DOCUMENT.encode())
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text(
+        "project: docs-test\ntargets:\n"
+        f'  - {{name: hub, region: us-east-1, account: "{ACCOUNT}"}}\n'
+        '  - {name: spoke, region: us-east-1, account: "222222222222"}\n'
+    )
+    component = COMPONENT.format(name=NAME, source=f"  uri: s3://{bucket}/own/kernel.yaml\n")
+    component = component.replace(f"metadata: {{name: {NAME}}}", f"metadata: {{name: {NAME}, targets: [hub]}}")
+    component += '  sharing: {accounts: ["222222222222"]}\n'
+    recipe = RECIPE.replace("metadata: {name: base}", "metadata: {name: base, targets: [spoke]}").replace(
+        "- ref: kernel-mainline-update", "- {ref: kernel-mainline-update, target: hub}"
+    )
+    (root / "m.yaml").write_text(component + "---\n" + recipe)
+    connector = Connector(ConnectOptions(sandbox=sandbox.endpoint_url))
+    _, outcomes = api.apply(root, connector, PlanOptions())
+    assert [o.status for o in outcomes] == ["created", "created"], outcomes
+    plan, _ = api.plan(root, connector, PlanOptions(targets=("spoke",)))
+    assert [t.target for t in plan.targets] == ["hub", "spoke"]
+    assert not plan.has_changes, [c.address for t in plan.targets for c in t.pending]
