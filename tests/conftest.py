@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from imagesync.sandbox import RunningSandbox, running
-from support import REGION, make_client
+from support import REGION, make_client, moto_s3_server, s3_client
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +33,21 @@ def _lock_state_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.T
     """File locks live in $XDG_STATE_HOME: one per test, never the real home; CI unset for the same reason."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     monkeypatch.delenv("CI", raising=False)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A moto S3 server over HTTP, one per test module."""
+    with moto_s3_server() as url:
+        yield url
+
+
+@pytest.fixture
+def bucket(moto_url: str) -> str:
+    """A new, empty bucket in `moto_url`."""
+    name = f"docs-{uuid.uuid4().hex[:12]}"
+    s3_client(moto_url).create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture

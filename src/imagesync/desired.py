@@ -142,12 +142,7 @@ class ManifestWarning:
         return f"{self.location}: warning: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "file": self.location.path,
-            "line": self.location.line,
-            "column": self.location.column,
-            "message": self.message,
-        }
+        return {**self.location.as_dict(), "message": self.message}
 
 
 @dataclass(frozen=True)

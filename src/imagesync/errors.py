@@ -33,6 +33,9 @@ class Location:
             return f"{self.path}:{self.line}:{self.column}"
         return self.path
 
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.path, "line": self.line, "column": self.column}
+
 
 class TransientError(ImagesyncError):
     """A failure that may go away on retry (throttling, 5xx, connection trouble)."""

@@ -199,19 +199,8 @@ def manifest_resources(root: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 @pytest.fixture(autouse=True)
-def _fake_credentials_and_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real AWS; locks land under the test's own directory."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_IMAGEBUILDER",
-        "AWS_ENDPOINT_URL_S3",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def _in_test_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test runs in its own directory (fake credentials come from tests/conftest.py)."""
     monkeypatch.chdir(tmp_path)
 
 

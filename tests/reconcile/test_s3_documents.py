@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from imagesync.desired import Address
 from imagesync.manifest.loader import load
 from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
-from support import moto_s3_server, s3_client
+from support import s3_client
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "kernel-mainline-update.yaml"
 DOCUMENT = FIXTURE.read_text()
@@ -57,19 +56,6 @@ spec:
   components:
     - ref: kernel-mainline-update
 """
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_s3_server() as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(moto_url: str) -> str:
-    name = f"docs-{uuid.uuid4().hex[:12]}"
-    s3_client(moto_url).create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

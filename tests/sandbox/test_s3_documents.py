@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,20 @@ import botocore.exceptions
 import pytest
 
 from imagesync.sandbox import running
-from support import SIMPLE_DOCUMENT, make_client, moto_s3_server, read_line, s3_client, stop_process
+from support import SIMPLE_DOCUMENT, make_client, read_line, s3_client, stop_process
 
 LARGE = (Path(__file__).resolve().parents[1] / "fixtures" / "kernel-mainline-update.yaml").read_text()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 WORKFLOW = (EXAMPLES / "workflows" / "build-and-verify.yml").read_text()
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_s3_server() as url:
-        yield url
-
-
 @pytest.fixture
-def bucket(moto_url: str) -> str:
-    name = f"docs-{uuid.uuid4().hex[:12]}"
+def bucket(bucket: str, moto_url: str) -> str:
+    """The shared empty bucket, holding a large and a small document."""
     s3 = s3_client(moto_url)
-    s3.create_bucket(Bucket=name)
-    s3.put_object(Bucket=name, Key="large.yaml", Body=LARGE.encode())
-    s3.put_object(Bucket=name, Key="small.yaml", Body=SIMPLE_DOCUMENT.encode())
-    return name
+    s3.put_object(Bucket=bucket, Key="large.yaml", Body=LARGE.encode())
+    s3.put_object(Bucket=bucket, Key="small.yaml", Body=SIMPLE_DOCUMENT.encode())
+    return bucket
 
 
 def _create(client: Any, uri: str, version: str = "1.0.0") -> str:

@@ -25,12 +25,7 @@ class Problem:
         return f"{self.location}: error: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "file": self.location.path,
-            "line": self.location.line,
-            "column": self.location.column,
-            "message": self.message,
-        }
+        return {**self.location.as_dict(), "message": self.message}
 
 
 class ManifestError(UserError):
