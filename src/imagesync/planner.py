@@ -478,7 +478,7 @@ class _TargetPlanner:
         wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
         base = self._base_arn(res)
         managed = live_res is not None and live_res.managed_by(self.project)
-        shown = _shown_content(kind, body, res.document)
+        shown = {**_shown_content(kind, body, res.document), **_shown_sharing(res)}
 
         if live_res is not None and newest is not None and not live_res.known_to(self.project):
             tags = f"{PROJECT_TAG}={self.project},{ADDRESS_TAG}={res.address},{VERSION_TAG}={newest.version}"
@@ -666,7 +666,7 @@ class _TargetPlanner:
         content_hash = versioning.content_hash(body)
         wanted_tags = {**self._desired_tags(res), HASH_TAG: content_hash}
         live_res = self.live.get(res.kind, res.name)
-        after = {"spec": body, "tags": wanted_tags}
+        after = {"spec": {**body, **_shown_sharing(res)}, "tags": wanted_tags}
         awaited = kind.awaited
         failed = live_res is not None and awaited is not None and live_res.state in awaited.failed
         if live_res is not None and live_res.arn and not failed and live_res.tags.get(HASH_TAG) == content_hash:
@@ -808,6 +808,12 @@ class _TargetPlanner:
                     calls=tuple(ApiCall(kind.delete_op, {kind.arn_member: v.arn}) for v in old),
                 )
             )
+
+
+def _shown_sharing(res: Resource) -> dict[str, Any]:
+    """`sharing` as the plan shows it among the fields (it is sent with its own call)."""
+    wanted = shares.wanted(res.spec) if res.kind_info.sharing is not None else {}
+    return {"sharing": wanted} if wanted else {}
 
 
 def _update_reason(tag_calls: list[ApiCall], share_calls: list[ApiCall]) -> str:
