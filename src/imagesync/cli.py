@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     pruning.add_argument(
         "--allow-empty", action="store_true", help="with --prune, allow deleting everything of a target"
     )
+    pruning.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="reads of live state in flight per target (default: 32); every target is read at once",
+    )
 
     plan = commands.add_parser(
         "plan",
@@ -348,6 +355,7 @@ def _plan_options(args: argparse.Namespace) -> Any:
         prune=args.prune,
         allow_empty=args.allow_empty,
         refresh_only=getattr(args, "refresh_only", False),
+        concurrency=args.concurrency,
     )
 
 

@@ -10,14 +10,15 @@ bounded by `concurrency`. Called by the planner; returns plain data.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from imagesync import arns, service_model, versioning
 from imagesync.arns import arn_name
-from imagesync.aws import ApiError, Backoff, CallCounter, call, list_all
+from imagesync.aws import ApiError, Backoff, CallCounter, call
 from imagesync.kinds import REGISTRY, Kind
 from imagesync.kinds.ownership import (
     ADDRESS_TAG,
@@ -31,6 +32,7 @@ from imagesync.kinds.ownership import (
 
 __all__ = [
     "ADDRESS_TAG",
+    "DEFAULT_CONCURRENCY",
     "HASH_TAG",
     "PROJECT_TAG",
     "PRUNE_TAG",
@@ -43,7 +45,7 @@ __all__ = [
     "read_live",
 ]
 
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
 OLDER_READS = 3
 
 # Fields of Get responses that the service owns; never compared with the manifests.
@@ -146,6 +148,11 @@ def read_live(
 ) -> LiveState:
     """Read every kind. `wanted` maps kind -> names the manifests use (these get full reads).
 
+    Every kind is listed at once, each on its own thread, and a resource's read starts as soon as
+    it can: a configuration's Get as soon as a list page names it, a component's or workflow's as
+    soon as its kind's list has ended (only then is its newest version known). Reads share one
+    pool of `concurrency` threads; the calls made are the same as reading in phases would make.
+
     A kind with its own reader (images, found by their address tag) is listed only when `specs`
     holds some of its kind or with `thorough` (pruning); its reader reads what those specs use, or
     with `thorough` everything listed, so instances whose manifest is gone are found too.
@@ -153,92 +160,98 @@ def read_live(
     With `project`, a component or workflow whose newest version that project did not publish also
     gets its older versions' tags read, newest first, until one of the project's own turns up (at
     most OLDER_READS more reads): that tells drift on a managed resource from a stranger's.
+
+    A shareable resource's policy is read after its newest version's tags, when a manifest shares
+    it or its tags say imagesync shared it.
     """
     state = LiveState()
+    desired = specs or {}
+    shared = {(k, arn_name(n)) for k, by_name in desired.items() for n, spec in by_name.items() if "sharing" in spec}
+    lock = threading.Lock()
 
     def api(operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return call(client, operation, params, counter=counter, backoff=backoff, target=target)
 
-    gets: list[tuple[LiveResource, Kind, str]] = []
+    def found(res: LiveResource) -> None:
+        with lock:
+            state.resources[(res.kind, arn_name(res.name))] = res
+
+    def finish(res: LiveResource, kind: Kind, arn: str | None) -> None:
+        """What a resource's reading takes after its list item: its Get, older tags, policy."""
+        if arn is not None:
+            _read_one(api, res, kind, arn)
+        if project is not None and kind.builds is not None and len(res.versions) > 1 and not res.known_to(project):
+            _read_older(api, res, kind, project)
+        policy = _policy_to_read(res, kind, shared)
+        if policy is not None:
+            _read_policy(api, res, kind, policy)
+
     # A kind with its own reader is listed only when there is something for it to find.
-    kinds = [k for k in REGISTRY if k.reader is None or thorough or (specs or {}).get(k.name)]
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(kinds)))) as pool:
-        listed = list(  # kinds page independently
-            pool.map(
-                lambda kind: list_all(
-                    client,
-                    kind.list_op,
-                    _list_params(kind),
-                    kind.list_key,
-                    counter=counter,
-                    backoff=backoff,
-                    target=target,
-                ),
-                kinds,
-            )
-        )
-    readers: list[tuple[Kind, list[dict[str, Any]]]] = []
-    for kind, items in zip(kinds, listed, strict=True):
-        wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
-        if kind.reader is not None:
-            readers.append((kind, items))  # read below, beside the Gets
-            continue
-        if kind.versioned:
-            _group_versions(state, kind, items)
-            for res in state.resources.values():
-                if res.kind != kind.name or not res.versions:
-                    continue
-                newest = res.newest
-                assert newest is not None
-                if kind.builds is not None:
-                    gets.append((res, kind, newest.arn))
-        else:
-            for item in items:
-                res = LiveResource(kind.name, item["name"], arn=item["arn"], tags=dict(item.get("tags") or {}))
-                state.resources[(kind.name, arn_name(item["name"]))] = res
-                if kind.listed_whole:
-                    res.body = _create_fields(kind, item)
-                elif arn_name(item["name"]) in wanted_names:
-                    gets.append((res, kind, item["arn"]))
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        list(pool.map(lambda job: _read_one(api, *job), gets))
-        desired = specs or {}
-        instances = pool.map(
-            lambda r: _read_instances(api, r[0], r[1], thorough, desired.get(r[0].name, {}), project), readers
-        )
-        for found in instances:
-            for res in found:
-                state.resources[(res.kind, arn_name(res.name))] = res
-        if project is not None:
-            strangers = [
-                (res, REGISTRY[res.kind])
-                for res in state.resources.values()
-                if REGISTRY[res.kind].builds is not None and len(res.versions) > 1 and not res.known_to(project)
-            ]
-            list(pool.map(lambda job: _read_older(api, job[0], job[1], project), strangers))
-        list(pool.map(lambda job: _read_policy(api, *job), _policies_to_read(state, specs or {})))
+    kinds = [k for k in REGISTRY if k.reader is None or thorough or desired.get(k.name)]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as reads:
+        jobs: list[Future[None]] = []
+
+        def read(res: LiveResource, kind: Kind, arn: str | None) -> None:
+            if arn is None and _policy_to_read(res, kind, shared) is None:
+                return  # the list item said everything
+            with lock:
+                jobs.append(reads.submit(finish, res, kind, arn))
+
+        def list_kind(kind: Kind) -> None:
+            wanted_names = {arn_name(n) for n in wanted.get(kind.name, set())}
+            items: list[dict[str, Any]] = []
+            params = _list_params(kind)
+            while True:
+                page = api(kind.list_op, params)
+                rows = page.get(kind.list_key) or []
+                if kind.versioned or kind.reader is not None:
+                    items.extend(rows)  # complete only once the list has ended
+                else:
+                    for item in rows:
+                        res = LiveResource(kind.name, item["name"], arn=item["arn"], tags=dict(item.get("tags") or {}))
+                        found(res)
+                        if kind.listed_whole:
+                            res.body = _create_fields(kind, item)
+                            read(res, kind, None)
+                        elif arn_name(item["name"]) in wanted_names:
+                            read(res, kind, item["arn"])
+                        else:
+                            read(res, kind, None)
+                token = page.get("nextToken")
+                if not token:
+                    break
+                params = {**params, "nextToken": token}
+            if kind.reader is not None:
+                for res in _read_instances(api, kind, items, thorough, desired.get(kind.name, {}), project):
+                    found(res)
+                    read(res, kind, None)
+            elif kind.versioned:
+                grouped = LiveState()
+                _group_versions(grouped, kind, items)
+                for res in grouped.resources.values():
+                    found(res)
+                    newest = res.newest
+                    read(res, kind, newest.arn if newest is not None and kind.builds is not None else None)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(kinds))) as lists:
+            for future in [lists.submit(list_kind, kind) for kind in kinds]:
+                future.result()
+        for job in list(jobs):  # every read was submitted by the time the lists ended
+            job.result()
     return state
 
 
-def _policies_to_read(
-    state: LiveState, specs: Mapping[str, Mapping[str, Mapping[str, Any]]]
-) -> list[tuple[LiveResource, Kind, str]]:
-    """The shareable resources whose policy matters: those a manifest shares, and those imagesync
-    shared before (their tag says so), whose sharing may have been taken out of the manifest."""
-    jobs = []
-    shared = {
-        (kind, arn_name(name)) for kind, by_name in specs.items() for name, spec in by_name.items() if "sharing" in spec
-    }
-    for res in state.resources.values():
-        kind = REGISTRY[res.kind]
-        if kind.sharing is None:
-            continue
-        newest = res.newest
-        arn = (newest.build_arn or newest.arn) if newest is not None else res.arn
-        tags = (newest.tags if newest is not None else res.tags) or {}
-        if arn and ((res.kind, arn_name(res.name)) in shared or SHARING_TAG in tags):
-            jobs.append((res, kind, arn))
-    return jobs
+def _policy_to_read(res: LiveResource, kind: Kind, shared: set[tuple[str, str]]) -> str | None:
+    """The ARN whose policy matters, for a shareable resource a manifest shares or that imagesync
+    shared before (its tag says so), whose sharing may have been taken out of the manifest."""
+    if kind.sharing is None:
+        return None
+    newest = res.newest
+    arn = (newest.build_arn or newest.arn) if newest is not None else res.arn
+    tags = (newest.tags if newest is not None else res.tags) or {}
+    if arn and ((res.kind, arn_name(res.name)) in shared or SHARING_TAG in tags):
+        return arn
+    return None
 
 
 def _read_policy(api: Any, res: LiveResource, kind: Kind, arn: str) -> None:

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from imagesync.kinds import REGISTRY, Kind, arn_name, thaw
 from imagesync.kinds import sharing as shares
 from imagesync.live import (
     ADDRESS_TAG,
+    DEFAULT_CONCURRENCY,
     HASH_TAG,
     PROJECT_TAG,
     PRUNE_TAG,
@@ -72,7 +74,7 @@ class PlanOptions:
     prune: bool = False
     allow_empty: bool = False
     refresh_only: bool = False
-    concurrency: int = 16
+    concurrency: int = DEFAULT_CONCURRENCY  # reads in flight per target
 
 
 def selected_targets(desired: DesiredState, names: tuple[str, ...]) -> list[Target]:
@@ -93,27 +95,22 @@ def make_plan(
     desired = with_s3_documents(desired, connector, planned, counter)
     targets = []
     planners: dict[str, _TargetPlanner] = {}
+    # A target planned only because a selected one uses it is never pruned by that plan.
+    opts = {t.name: options if t in selected else dataclasses.replace(options, prune=False) for t in planned}
     for target in planned:
         if target not in selected:
             log.info("planning an upstream target too", target=target.name, why="a selected target uses its resources")
-        # A target planned only because a selected one uses it is never pruned by that plan.
-        own = options if target in selected else dataclasses.replace(options, prune=False)
-        resources = desired.for_target(target.name)
-        wanted: dict[str, set[str]] = {}
-        specs: dict[str, dict[str, Mapping[str, Any]]] = {}
-        for res in resources:
-            wanted.setdefault(res.kind, set()).add(res.name)
-            specs.setdefault(res.kind, {})[res.name] = res.spec
-        live = read_live(
-            connector.imagebuilder(target),
-            wanted=wanted,
-            concurrency=options.concurrency,
-            counter=counter,
-            project=desired.project.name,
-            specs=specs,
-            thorough=own.prune,
-            target=target.name,
-        )
+    # Every target's live state is read at once (reading one needs nothing of another); the
+    # targets are then planned in order, each after the targets whose resources it uses.
+    # Clients are made one at a time: boto3 does not promise that making them at once is safe.
+    clients = {t.name: connector.imagebuilder(t) for t in planned}
+    with ThreadPoolExecutor(max_workers=max(1, len(planned))) as pool:
+        readings = {
+            t.name: pool.submit(_read_target, desired, clients[t.name], t, opts[t.name], counter) for t in planned
+        }
+        lives = {name: future.result() for name, future in readings.items()}
+    for target in planned:
+        own, live = opts[target.name], lives[target.name]
         planner = _TargetPlanner(desired, target, connector.account(target), live, own, planners)
         target_plan = planner.run()
         planners[target.name] = planner
@@ -137,6 +134,26 @@ def make_plan(
             "refresh_only": options.refresh_only,
             "targets": list(options.targets),
         },
+    )
+
+
+def _read_target(
+    desired: DesiredState, client: Any, target: Target, options: PlanOptions, counter: CallCounter | None
+) -> LiveState:
+    wanted: dict[str, set[str]] = {}
+    specs: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for res in desired.for_target(target.name):
+        wanted.setdefault(res.kind, set()).add(res.name)
+        specs.setdefault(res.kind, {})[res.name] = res.spec
+    return read_live(
+        client,
+        wanted=wanted,
+        concurrency=options.concurrency,
+        counter=counter,
+        project=desired.project.name,
+        specs=specs,
+        thorough=options.prune,
+        target=target.name,
     )
 
 
