@@ -92,19 +92,98 @@ class _Family:
         return self._sorted
 
 
-class Table(dict[str, Record]):
+class Tracked(dict[str, Any]):
+    """A dict that remembers which keys were written or read since `touched` was last cleared.
+
+    The store journals what a transaction may have changed: a key written, deleted, or read (a
+    record read may be changed in place by its reader), so it never serializes the whole state.
+    """
+
+    _MISSING: Any = object()
+
+    def __init__(self, items: Iterable[tuple[str, Any]] | dict[str, Any] = ()) -> None:
+        super().__init__()
+        self.touched: set[str] = set()
+        self.digests: dict[str, bytes] = {}
+        """Digest of each key's value as last journaled or loaded (kept by the store)."""
+        pairs = items.items() if isinstance(items, dict) else items
+        for key, value in pairs:
+            self[key] = value
+        self.touched.clear()
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        self.touched.add(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            self.touched.add(key)
+            return super().__getitem__(key)
+        return default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.touched.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.touched.add(key)
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if key in self:
+            value = super().pop(key)
+            self.touched.add(key)
+            return value
+        if default is Tracked._MISSING:
+            raise KeyError(key)
+        return default
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = super().popitem()
+        self.touched.add(key)
+        return key, value
+
+    def clear(self) -> None:
+        self.touched.update(self.keys())
+        super().clear()
+
+    def values(self) -> Any:
+        self.touched.update(self.keys())
+        return super().values()
+
+    def items(self) -> Any:
+        self.touched.update(self.keys())
+        return super().items()
+
+    def __ior__(self, other: Any) -> Tracked:  # type: ignore[override, misc]
+        self.update(other)
+        return self
+
+    def __reduce__(self) -> Any:
+        # Copies and pickles are plain dicts: a copy of the state is not the state.
+        return (dict, (dict(self),))
+
+
+class Table(Tracked):
     """A collection's records by ARN, indexed by scope, family and version."""
 
     def __init__(self, items: Iterable[tuple[str, Record]] | dict[str, Record] = ()) -> None:
-        super().__init__()
         self._seq = 0
         self._scopes: dict[str, dict[str, None]] = {}
         self._families: dict[str, _Family] = {}
         self._versions: dict[str, dict[str, None]] = {}
         self._views: dict[Any, list[Any]] = {}
-        pairs = items.items() if isinstance(items, dict) else items
-        for arn, record in pairs:
-            self[arn] = record
+        super().__init__(items)
 
     # --- keeping the indexes in step --------------------------------------------------------
 
@@ -118,25 +197,14 @@ class Table(dict[str, Record]):
         super().__delitem__(arn)
         self._unindex(arn)
 
-    _MISSING: Any = object()
-
-    def pop(self, arn: str, default: Any = _MISSING) -> Any:
+    def pop(self, arn: str, default: Any = Tracked._MISSING) -> Any:
         if arn in self:
             record = super().pop(arn)
             self._unindex(arn)
             return record
-        if default is Table._MISSING:
+        if default is Tracked._MISSING:
             raise KeyError(arn)
         return default
-
-    def setdefault(self, arn: str, default: Any = None) -> Any:
-        if arn not in self:
-            self[arn] = default
-        return self[arn]
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for arn, record in dict(*args, **kwargs).items():
-            self[arn] = record
 
     def popitem(self) -> tuple[str, Record]:
         arn, record = super().popitem()
@@ -145,18 +213,11 @@ class Table(dict[str, Record]):
 
     def clear(self) -> None:
         super().clear()
+        self._seq = 0
         self._scopes.clear()
         self._families.clear()
         self._versions.clear()
         self._views.clear()
-
-    def __ior__(self, other: Any) -> Table:  # type: ignore[override, misc]
-        self.update(other)
-        return self
-
-    def __reduce__(self) -> Any:
-        # Copies and pickles are plain dicts: the indexes are rebuilt when the copy is used as a table.
-        return (dict, (dict(self),))
 
     def _index(self, arn: str) -> None:
         self._seq += 1
