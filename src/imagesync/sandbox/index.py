@@ -13,6 +13,9 @@ also keeps its indexes in step, so the handlers' lookups cost what they return, 
 - `view(key, make)`: a derived list (a sorted, aggregated List result) computed once per change of
   the table, so paging through a List costs the page, not a sort of the table per page.
 
+A `Table` is also `Tracked`: it remembers the keys written or read since the store last asked,
+which is how the store journals a write without serializing the whole state.
+
 Every index lists records in table order (the order a plain dict would iterate them), so results
 and their tie-breaks are exactly what a scan of the table gives. Indexes are keyed by ARN alone:
 handlers may change a record in place, but never its ARN, name or version.
