@@ -1123,9 +1123,13 @@ def test_state_file_is_replaced_atomically(tmp_path: Path) -> None:
         client = make_client(served.endpoint_url, retries=ONE_ATTEMPT)
         create_component(client, "first")
         inode = os.stat(state).st_ino
+        snapshot = state.read_text()
         create_component(client, "second")
-        # A new file was renamed over the old one rather than the old one being rewritten in place.
+        # Later writes go to the journal: the snapshot is not rewritten per write.
+        assert os.stat(state).st_ino == inode and state.read_text() == snapshot
+        served.sandbox.close()  # compaction: a new snapshot is renamed over the old one
         assert os.stat(state).st_ino != inode
+        assert "component/second/" in state.read_text()
         assert tmp_leftovers(tmp_path) == []
         post_reset(served.endpoint_url)
         assert json.loads(state.read_text())["resources"] == {}

@@ -68,7 +68,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
             )
         base = f"{req.prefix}{type_path}/{arn_name(p['name'])}"
         version_arn = f"{base}/{p['semanticVersion']}"
-        builds = [r for r in req.table(collection).values() if r["arn"].startswith(version_arn + "/")]
+        builds = req.table(collection).builds(version_arn)
         content_digest = digest(content)
         if builds:
             newest = max(builds, key=build_of)
@@ -133,14 +133,12 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return {"component": record, "latestVersionReferences": latest_references(base, record["version"])}
 
     def op_list_components(self, req: Request) -> Record:
-        rows = latest_per_version(self._owned_list(req, "components", req.params.get("owner")))
-        if req.params.get("byName"):
-            rows = latest_per_name(rows)
-        items = [dict(r, arn=version_arn_of(r["arn"]), status=r["state"]["status"]) for r in rows]
+        by_name = bool(req.params.get("byName"))
+        rows = self._listing(req, "components", req.params.get("owner"), ("versions", by_name), _latest(by_name))
         page, token = paginate(
             req.operation,
             req.params,
-            items,
+            rows,
             {
                 "name": lambda r: r["name"],
                 "platform": lambda r: r.get("platform"),
@@ -149,6 +147,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
                 "description": lambda r: r.get("description"),
                 "supportedOsVersion": lambda r: r.get("supportedOsVersions"),
             },
+            lambda r: dict(r, arn=version_arn_of(r["arn"]), status=r["state"]["status"]),
         )
         return {"componentVersionList": page, "nextToken": token}
 
@@ -157,10 +156,6 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         pool = self._family_builds(req, "components", version_arn, "componentVersionArn")
         page, token = paginate(req.operation, req.params, pool)
         return {"componentSummaryList": page, "nextToken": token}
-
-    def _family_builds(self, req: Request, collection: str, version_arn: str, member: str) -> list[Record]:
-        family = self._visible_versions(req, collection, parse_arn(version_arn, member))
-        return sorted((r for r in family if version_arn_of(r["arn"]) == version_arn), key=build_of)
 
     def op_delete_component(self, req: Request) -> Record:
         arn = req.params["componentBuildVersionArn"]
@@ -200,19 +195,18 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return {"workflow": record, "latestVersionReferences": latest_references(base, record["version"])}
 
     def op_list_workflows(self, req: Request) -> Record:
-        rows = latest_per_version(self._owned_list(req, "workflows", req.params.get("owner")))
-        if req.params.get("byName"):
-            rows = latest_per_name(rows)
-        items = [dict(r, arn=version_arn_of(r["arn"])) for r in rows]
+        by_name = bool(req.params.get("byName"))
+        rows = self._listing(req, "workflows", req.params.get("owner"), ("versions", by_name), _latest(by_name))
         page, token = paginate(
             req.operation,
             req.params,
-            items,
+            rows,
             {
                 "name": lambda r: r["name"],
                 "type": lambda r: r["type"],
                 "version": lambda r: r["version"],
             },
+            lambda r: dict(r, arn=version_arn_of(r["arn"])),
         )
         return {"workflowVersionList": page, "nextToken": token}
 
@@ -232,9 +226,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         p = req.params
         pattern = parse_version(p["semanticVersion"], wildcards=True)
         base = req.arn(collection, p["name"])
-        existing = [
-            version_key(r["version"]) for r in req.table(collection).values() if r["arn"].startswith(base + "/")
-        ]
+        existing = [version_key(r["version"]) for r in req.table(collection).family(base)]
         if None not in pattern:
             version = p["semanticVersion"]
             self._ensure_new(req, collection, f"{base}/{version}")
@@ -276,7 +268,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         if image is not None:
             return image
         if ref.account == req.account:
-            recipe = next((r for r in req.own("imageRecipes") if arn_name(r["name"]) == ref.name), None)
+            recipes = req.table("imageRecipes").family(f"{req.prefix}image-recipe/{ref.name}")
+            recipe = next((r for r in recipes if arn_name(r["name"]) == ref.name), None)
             if recipe is not None:
                 return {"platform": recipe["platform"], "osVersion": None}
         raise SandboxError(
@@ -363,7 +356,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return self._get_recipe(req, "containerRecipes", "containerRecipeArn", "containerRecipe")
 
     def op_list_image_recipes(self, req: Request) -> Record:
-        items = by_name_and_version(self._owned_list(req, "imageRecipes", req.params.get("owner")))
+        owner = req.params.get("owner")
+        items = self._listing(req, "imageRecipes", owner, "sorted", by_name_and_version)
         page, token = paginate(
             req.operation,
             req.params,
@@ -377,9 +371,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return {"imageRecipeSummaryList": page, "nextToken": token}
 
     def op_list_container_recipes(self, req: Request) -> Record:
-        items = by_name_and_version(self._owned_list(req, "containerRecipes", req.params.get("owner")))
-        # ContainerRecipeSummary.instanceImage is the build instance's image from instanceConfiguration.
-        items = [dict(r, instanceImage=(r.get("instanceConfiguration") or {}).get("image")) for r in items]
+        owner = req.params.get("owner")
+        items = self._listing(req, "containerRecipes", owner, "sorted", by_name_and_version)
         page, token = paginate(
             req.operation,
             req.params,
@@ -390,6 +383,8 @@ class Backend(BuildOperations, LifecycleOperations, Core):
                 "platform": lambda r: r["platform"],
                 "containerType": lambda r: r["containerType"],
             },
+            # ContainerRecipeSummary.instanceImage is the build instance's image from instanceConfiguration.
+            lambda r: dict(r, instanceImage=(r.get("instanceConfiguration") or {}).get("image")),
         )
         return {"containerRecipeSummaryList": page, "nextToken": token}
 
@@ -458,7 +453,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         page, token = paginate(
             req.operation,
             req.params,
-            by_name_and_version(req.own("infrastructureConfigurations")),
+            self._listing(req, "infrastructureConfigurations", None, "sorted", by_name_and_version),
             {
                 "name": lambda r: r["name"],
             },
@@ -496,11 +491,14 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         return {"distributionConfiguration": record}
 
     def op_list_distribution_configurations(self, req: Request) -> Record:
-        items = [
-            dict(r, regions=[d["region"] for d in r["distributions"]])
-            for r in by_name_and_version(req.own("distributionConfigurations"))
-        ]
-        page, token = paginate(req.operation, req.params, items, {"name": lambda r: r["name"]})
+        items = self._listing(req, "distributionConfigurations", None, "sorted", by_name_and_version)
+        page, token = paginate(
+            req.operation,
+            req.params,
+            items,
+            {"name": lambda r: r["name"]},
+            lambda r: dict(r, regions=[d["region"] for d in r["distributions"]]),
+        )
         return {"distributionConfigurationSummaryList": page, "nextToken": token}
 
     def op_delete_distribution_configuration(self, req: Request) -> Record:
@@ -556,7 +554,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         page, token = paginate(
             req.operation,
             req.params,
-            by_name_and_version(req.own("imagePipelines")),
+            self._listing(req, "imagePipelines", None, "sorted", by_name_and_version),
             {
                 name: _member(name)
                 for name in (
@@ -604,7 +602,7 @@ class Backend(BuildOperations, LifecycleOperations, Core):
         page, token = paginate(
             req.operation,
             req.params,
-            by_name_and_version(req.own("lifecyclePolicies")),
+            self._listing(req, "lifecyclePolicies", None, "sorted", by_name_and_version),
             {
                 "name": lambda r: r["name"],
                 "status": lambda r: r["status"],
@@ -696,6 +694,13 @@ class Backend(BuildOperations, LifecycleOperations, Core):
 
     def op_get_image_policy(self, req: Request) -> Record:
         return self._get_policy(req, "images", "imageArn")
+
+
+def _latest(by_name: bool) -> Callable[[list[Record]], list[Record]]:
+    """A List of versions' rows: the newest build per version, or per name with `byName`."""
+    if by_name:
+        return lambda pool: latest_per_name(latest_per_version(pool))
+    return latest_per_version
 
 
 def _member(name: str) -> Callable[[Record], Any]:

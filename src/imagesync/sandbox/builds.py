@@ -268,7 +268,7 @@ class BuildOperations(Core):
         # (and a deleted build's number is not given out again).
         last = req.state.get("imageBuilds", {}).get(base)
         if last is None:
-            builds = (build_of(r) for r in req.table("images").values() if r["arn"].startswith(base + "/"))
+            builds = (build_of(r) for r in req.table("images").builds(base))
             last = max(builds, default=0)
         build = last + 1
         arn = f"{base}/{build}"
@@ -623,8 +623,7 @@ class BuildOperations(Core):
 
     def op_list_image_build_versions(self, req: Request) -> Record:
         version_arn = req.params["imageVersionArn"]
-        family = self._visible_versions(req, "images", parse_arn(version_arn, "imageVersionArn"))
-        pool = sorted((r for r in family if version_arn_of(r["arn"]) == version_arn), key=build_of)
+        pool = self._family_builds(req, "images", version_arn, "imageVersionArn")
         page, token = paginate(req.operation, req.params, pool, self._image_filters)
         return {"imageSummaryList": page, "nextToken": token}
 

@@ -33,6 +33,7 @@ from typing import Any
 from imagesync.sandbox import catalog, sharing
 from imagesync.sandbox.clock import Clock
 from imagesync.sandbox.errors import SandboxError, not_implemented
+from imagesync.sandbox.index import Table
 from imagesync.sandbox.model import service_model
 from imagesync.service_model import region_partition
 
@@ -194,12 +195,19 @@ def paginate(
     params: Params,
     items: list[Record],
     filters: dict[str, Callable[[Record], Any]] | None = None,
+    row: Callable[[Record], Record] | None = None,
 ) -> tuple[list[Record], str | None]:
-    """Slice a page, then filter it: like the service, pages may be short while nextToken goes on."""
+    """Slice a page, then filter it: like the service, pages may be short while nextToken goes on.
+
+    `row` turns an item into what the operation returns; it is applied to the page alone, so a
+    page of a long list costs the page.
+    """
     size = params.get("maxResults") or MAX_RESULTS
     token = params.get("nextToken")
     offset = _decode_token(operation, token) if token else 0
     page = items[offset : offset + size]
+    if row is not None:
+        page = [row(item) for item in page]
     for flt in params.get("filters") or []:
         if "name" not in flt or "values" not in flt:
             raise SandboxError(
@@ -315,11 +323,15 @@ class Request:
         """`arn:PARTITION:imagebuilder:REGION:ACCOUNT:` of the caller's own resources."""
         return f"arn:{partition(self.region)}:imagebuilder:{self.region}:{self.account}:"
 
-    def table(self, collection: str) -> dict[str, Record]:
-        return self.state["resources"].setdefault(collection, {})
+    def table(self, collection: str) -> Table:
+        resources = self.state["resources"]
+        table = resources.get(collection)
+        if not isinstance(table, Table):  # a table read from a state file, or a new one
+            table = resources[collection] = Table(table or {})
+        return table
 
     def own(self, collection: str) -> list[Record]:
-        return [r for arn, r in self.table(collection).items() if arn.startswith(self.prefix)]
+        return self.table(collection).scope(self.prefix)
 
 
 TICK_STEP = dt.timedelta(days=1)
@@ -423,11 +435,10 @@ class Core:
         self, req: Request, collection: str, region: str, account: str, name: str, type_: str
     ) -> list[Record]:
         """Every version (and build) of one versioned resource family, own or the catalog's."""
-        base = f"arn:{partition(region)}:imagebuilder:{region}:{account}:{type_}/{name}/"
+        base = f"arn:{partition(region)}:imagebuilder:{region}:{account}:{type_}/{name}"
         if account in self.catalog.accounts:
-            return self.catalog.family(region, base)
-        pool: Iterable[Record] = req.table(collection).values()
-        return [r for r in pool if r["arn"].startswith(base)]
+            return self.catalog.family(region, base + "/")
+        return req.table(collection).family(base)
 
     def _visible_versions(self, req: Request, collection: str, ref: ParsedArn) -> list[Record]:
         """`_versions` as the caller may see them: its own region, and another account's resource
@@ -442,6 +453,9 @@ class Core:
     def _resolve(self, req: Request, collection: str, arn: str, member: str) -> Record | None:
         """The newest record an ARN names: exact build, latest build of a version, or a wildcard."""
         ref = parse_arn(arn, member)
+        if ref.version is not None and ref.build is None and self._own_family(req, ref):
+            # The caller's own family: the newest match by bisection instead of a scan.
+            return req.table(collection).newest(ref.base, parse_version(ref.version, wildcards=True, member=member))
         family = self._visible_versions(req, collection, ref)
         if ref.version is None:
             return family[0] if family and family[0]["arn"] == arn else None
@@ -454,6 +468,23 @@ class Core:
         if not candidates:
             return None
         return max(candidates, key=lambda r: (version_key(r["version"]), build_of(r)))
+
+    def _own_family(self, req: Request, ref: ParsedArn) -> bool:
+        """Whether `ref` names a family of the caller's own, which `_visible_versions` shows whole."""
+        return (
+            ref.account == req.account
+            and ref.account not in self.catalog.accounts
+            and ref.region == req.region
+            and ref.partition == partition(req.region)
+        )
+
+    def _family_builds(self, req: Request, collection: str, version_arn: str, member: str) -> list[Record]:
+        """The builds of one version, oldest first (a List of one version's builds)."""
+        ref = parse_arn(version_arn, member)
+        if self._own_family(req, ref):
+            return sorted(req.table(collection).builds(version_arn), key=build_of)
+        family = self._visible_versions(req, collection, ref)
+        return sorted((r for r in family if version_arn_of(r["arn"]) == version_arn), key=build_of)
 
     def _must_resolve(self, req: Request, collection: str, arn: str, member: str) -> Record:
         record = self._resolve(req, collection, arn, member)
@@ -548,6 +579,20 @@ class Core:
                 "ResourceAlreadyExistsException",
                 f"The following resource '{LABELS[collection]}' already exists: '{arn}'.",
             )
+
+    def _listing(
+        self,
+        req: Request,
+        collection: str,
+        owner: str | None,
+        key: Any,
+        make: Callable[[list[Record]], list[Record]],
+    ) -> list[Record]:
+        """`make` of what `_owned_list` gives; for the caller's own resources it is computed once per
+        change of the table, so each page of a List costs the page, not a sort of the table."""
+        if (owner or "Self") == "Self":
+            return req.table(collection).view((key, req.prefix), lambda: make(req.own(collection)))
+        return make(self._owned_list(req, collection, owner))
 
     def _owned_list(self, req: Request, collection: str, owner: str | None) -> list[Record]:
         owner = owner or "Self"

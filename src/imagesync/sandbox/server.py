@@ -88,6 +88,10 @@ class Sandbox:
             self._counts.clear()
             self._throttled.clear()
 
+    def close(self) -> None:
+        """Fold the state file's journal into its snapshot: the sandbox is stopping."""
+        self.store.close()
+
     def call(self, operation: str, params: dict[str, Any], region: str, account: str | None = None) -> dict[str, Any]:
         """Validate and run one operation against the state."""
         service_rules.check_signing_region(region)
@@ -299,6 +303,7 @@ class RunningSandbox:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self.sandbox.close()
 
     def _serve(self) -> None:
         self._server.serve_forever(poll_interval=SHUTDOWN_POLL)
@@ -308,6 +313,7 @@ class RunningSandbox:
             self._server.serve_forever(poll_interval=SHUTDOWN_POLL)
         finally:
             self._server.server_close()
+            self.sandbox.close()
 
     def shutdown(self) -> None:
         self._server.shutdown()
