@@ -68,11 +68,18 @@ class Answers:
 
 
 class Sleeps:
+    """A sleep that moves a simulated clock (`now`), so a retry deadline passes without waiting."""
+
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.clock = 0.0
 
     def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+        self.clock += delay
+
+    def now(self) -> float:
+        return self.clock
 
 
 @pytest.fixture
@@ -91,7 +98,7 @@ def aws() -> Iterator[boto3.Session]:
 
 
 def make(session: boto3.Session, backend: str, sleeps: Sleeps) -> DynamoDBLock | S3Lock:
-    backoff = Backoff(sleep=sleeps)
+    backoff = Backoff(sleep=sleeps, clock=sleeps.now, deadline=30.0)
     lock = make_lock(CONFIGS[backend], LOCK, directory=Path("/nonexistent"), session=session, backoff=backoff)
     assert isinstance(lock, (DynamoDBLock, S3Lock))
     return lock
@@ -174,11 +181,13 @@ def test_throttling_that_outlasts_the_retries_says_so(aws: boto3.Session, backen
     sleeps = Sleeps()
     lock = make(aws, backend, sleeps)
     answers = Answers(lock.client)
-    answers.fail(WRITE[backend], 503, "ServiceUnavailable", times=50)
+    answers.fail(WRITE[backend], 503, "ServiceUnavailable", times=1000)
     with pytest.raises(Exception) as caught:
         lock.acquire("apply")
     assert "still failing after retries" in str(caught.value) and "ServiceUnavailable" in str(caught.value)
-    assert answers.calls[WRITE[backend]] == Backoff().attempts
+    # Retried until the deadline (30 simulated seconds), not for a fixed number of attempts.
+    assert sum(sleeps.delays) == pytest.approx(30.0)
+    assert answers.calls[WRITE[backend]] == len(sleeps.delays) + 1 > 10
 
 
 # -- through the CLI ---------------------------------------------------------------------------

@@ -8,8 +8,11 @@ URL. Outside the sandbox no client is handed out before STS confirms that the ta
 credentials (after its role) act in the target's declared account: a wrong account would
 otherwise be planned, written and pruned as if it were the target's. `call()` is the only way
 the reconciler calls the API: it classifies errors once and retries transient ones (throttling,
-5xx, dropped connections) with exponential backoff and full jitter, since botocore's standard
-retry mode does not retry CallRateLimitExceededException. Each attempt is one debug event
+5xx, dropped connections) with exponential backoff and full jitter until a deadline (5 minutes
+unless IMAGESYNC_RETRY_DEADLINE says otherwise), since botocore's standard retry mode does not
+retry CallRateLimitExceededException; botocore itself makes one attempt per call. Before every
+attempt it takes a token from the adaptive rate limiter of the client's account and region
+(`ratelimit`), which slows down when the service throttles and speeds up again after. Each attempt is one debug event
 (`api call`: operation, target, attempt, duration_ms, and the AWS error code on failure), never
 its parameters, which may hold secrets. The lock's DynamoDB and S3 calls go through `call()` too.
 
@@ -39,6 +42,7 @@ from botocore.config import Config
 from imagesync.desired import Target
 from imagesync.errors import ImagesyncError, PermanentError, TransientError, UserError
 from imagesync.logs import get_logger
+from imagesync.ratelimit import attach, limiter_of
 
 log = get_logger(__name__)
 
@@ -66,6 +70,23 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+# The answers that mean "slow down" (the rate limiter cuts its rate on these); HTTP 429 too.
+THROTTLING_CODES = frozenset(
+    {
+        "CallRateLimitExceededException",  # Image Builder's, which botocore's adaptive mode does not know
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+    }
+)
+DEADLINE_VARIABLE = "IMAGESYNC_RETRY_DEADLINE"
+DEFAULT_DEADLINE = 300.0  # seconds of retrying one call before giving up
 # For every client whose calls go through call(): one attempt each, as the retries are call()'s.
 CLIENT_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},
@@ -110,19 +131,54 @@ def classify(operation: str, exc: Exception) -> ApiError | ApiUnavailable:
     return ApiError(operation, type(exc).__name__, str(exc))
 
 
+def is_throttling(exc: Exception) -> bool:
+    """Whether `exc` is the service asking this client to slow down."""
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in THROTTLING_CODES or status == 429
+
+
+def retry_deadline() -> float:
+    """Seconds one call is retried for: IMAGESYNC_RETRY_DEADLINE, or 5 minutes."""
+    raw = os.environ.get(DEADLINE_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_DEADLINE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise UserError(f"{DEADLINE_VARIABLE} must be a positive number of seconds, got {raw!r}")
+    return seconds
+
+
 @dataclass
 class Backoff:
-    """Exponential backoff with full jitter; `sleep` is injectable so tests need not wait."""
+    """Exponential backoff with full jitter, retrying until `deadline` seconds after the first failure
+    (and at most `attempts` attempts, if given). `sleep` and `clock` are injectable so tests need
+    not wait: a test that fakes `sleep` should fake `clock` too, or bound `attempts`."""
 
-    attempts: int = 10
+    attempts: int | None = None
     base: float = 0.05
     cap: float = 5.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    deadline: float = field(default_factory=retry_deadline)
+    clock: Callable[[], float] = time.monotonic
 
     def delays(self) -> Iterator[float]:
-        for attempt in range(self.attempts - 1):
-            yield self.rng.uniform(0, min(self.cap, self.base * (2**attempt)))
+        """The waits before each retry; runs out when the deadline (or the attempts) would be passed."""
+        started = self.clock()
+        attempt = 0
+        while self.attempts is None or attempt < self.attempts - 1:
+            remaining = self.deadline - (self.clock() - started)
+            if remaining <= 0:
+                return
+            # min(attempt, 60): 2**attempt beyond that only ever meets the cap.
+            yield min(remaining, self.rng.uniform(0, min(self.cap, self.base * (2 ** min(attempt, 60)))))
+            attempt += 1
 
 
 @dataclass
@@ -153,18 +209,22 @@ def call(
     counter: CallCounter | None = None,
     target: str | None = None,
 ) -> dict[str, Any]:
-    """Call `operation` (e.g. "CreateComponent"), retrying transient failures with backoff.
+    """Call `operation` (e.g. "CreateComponent"), paced by the client's rate limiter, retrying
+    transient failures with backoff until the backoff's deadline.
 
     `target` names the target the call is for in the debug event each attempt logs.
     """
     backoff = backoff or Backoff()
     method = getattr(client, _snake(operation))
+    limiter = limiter_of(client)
+    key = f"{_service(client)}:{operation}"
     delays = backoff.delays()
     retry = False
     refusals = 0
     attempt = 0
     while True:
         attempt += 1
+        ticket = limiter.acquire(key)
         if counter is not None:
             counter.add(operation, retry)
         started = time.perf_counter()
@@ -178,6 +238,8 @@ def call(
         except Exception as exc:  # classified right below; nothing is swallowed
             error = classify(operation, exc)
             _log_attempt(operation, target, attempt, started, error.code)
+            if is_throttling(exc):
+                limiter.throttled(ticket)
             refused = isinstance(exc, botocore.exceptions.EndpointConnectionError)
             refusals = refusals + 1 if refused else refusals
             if isinstance(error, ApiUnavailable) and refusals < MAX_REFUSALS:
@@ -189,6 +251,7 @@ def call(
                     continue
             raise error from exc
         _log_attempt(operation, target, attempt, started, None)
+        limiter.succeeded(ticket)
         response.pop("ResponseMetadata", None)
         answer: dict[str, Any] = response
         return answer
@@ -224,6 +287,13 @@ def list_all(
         params = {**params, "nextToken": token}
 
 
+def _service(client: Any) -> str:
+    try:
+        return str(client.meta.service_model.service_name)
+    except AttributeError:  # a stand-in client without botocore's model
+        return type(client).__name__
+
+
 def _snake(operation: str) -> str:
     out = []
     for i, ch in enumerate(operation):
@@ -252,6 +322,7 @@ class Connector:
 
     def __init__(self, options: ConnectOptions, *, clock: Callable[[], datetime] | None = None) -> None:
         self.options = options
+        retry_deadline()  # a malformed IMAGESYNC_RETRY_DEADLINE fails here, before any call
         self._clock = clock or _utcnow
         self._endpoint: str | None = None
         self._session: boto3.Session | None = None
@@ -323,7 +394,7 @@ class Connector:
         region = target.region  # --region reaches here through the targets (see manifest.loader.load)
         if self.sandboxed:
             # A 12-digit access key selects the account in the sandbox; nothing else is contacted.
-            return boto3.client(
+            client = boto3.client(
                 "imagebuilder",
                 endpoint_url=self._endpoint,
                 region_name=region,
@@ -331,11 +402,13 @@ class Connector:
                 aws_secret_access_key="sandbox",
                 config=_CLIENT_CONFIG,
             )
+            return attach(client, target.account or SANDBOX_ACCOUNT)
         # No client before the account is verified: a wrong account must see no call at all.
-        self.verify(target)
-        return self._target_session(target).client(
+        account = self.verify(target)
+        client = self._target_session(target).client(
             "imagebuilder", region_name=region, endpoint_url=self.options.endpoint_url, config=_CLIENT_CONFIG
         )
+        return attach(client, account)
 
     def boto_session(self) -> boto3.Session:
         """The session for other AWS services (e.g. the DynamoDB lock); never used in sandbox mode."""
@@ -354,8 +427,9 @@ class Connector:
         like `imagebuilder()`; never in sandbox mode, where nothing but the sandbox is contacted."""
         if self.sandboxed:
             raise ValueError(f"no {service} client against a sandbox")
-        self.verify(target)
-        return self._target_session(target).client(service, region_name=target.region, config=_CLIENT_CONFIG)
+        account = self.verify(target)
+        client = self._target_session(target).client(service, region_name=target.region, config=_CLIENT_CONFIG)
+        return attach(client, account)
 
     def s3(self, target: Target) -> Any:
         """An S3 client acting as `target`, for documents kept in S3. Against AWS it is built like
@@ -372,7 +446,7 @@ class Connector:
                 f"target '{target.name}' keeps a document in S3, but against a sandbox no S3 endpoint is contacted "
                 "unless one is named: set AWS_ENDPOINT_URL_S3 (a moto server, say)"
             )
-        return boto3.client(
+        client = boto3.client(
             "s3",
             endpoint_url=endpoint,
             region_name=target.region,
@@ -380,6 +454,7 @@ class Connector:
             aws_secret_access_key="sandbox",
             config=_CLIENT_CONFIG,
         )
+        return attach(client, target.account or SANDBOX_ACCOUNT)
 
     def _target_session(self, target: Target) -> boto3.Session:
         """The session a target's clients use: the base session, or its `roleArn` assumed (and
