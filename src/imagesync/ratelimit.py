@@ -14,11 +14,14 @@ at first, flat near the rate that was last throttled, then probing beyond it. Th
 to attempts sent before the last cut are not cut for again: they were sent at the old rate.
 
 Throttling that does not follow the rate (a service shedding a share of calls whatever their
-pace) would drive a plain decrease to its floor and make an apply crawl. So from the second cut
-on a cut must have paid for itself: if the accepted calls per second fell with the rate after the
-last cut, the throttling is not ours to fix by going slower, and the rate is held instead (the
-retries take care of such answers). Under a true rate limit the accepted rate stays at the limit
-while the sending rate comes down to it, so cutting goes on until the throttling stops.
+pace) would drive a plain decrease to its floor and make an apply crawl. So once a bucket has a
+second of history, each cut is judged by the first answers to calls sent after it. Were the
+service limiting the rate, it would go on accepting what it accepted before the cut, so the share
+throttled would fall to `1 - accepted / new rate` (none, when the cut lands below the limit);
+were it refusing a share whatever the pace, the share would stay what it was. When what is seen is
+nearer the second, the throttling is not ours to fix by going slower: the bucket goes back to
+unlimited and makes no cut for SUSPEND seconds (the retries take care of such answers). The cuts
+of the first second are not judged: a first burst makes what was accepted look larger than it is.
 
 Waiting happens outside the limiter's lock: a caller reserves the next free slot and sleeps until
 it, so threads are served in order and never spin. `clock` and `sleep` are injectable, so tests
@@ -41,8 +44,8 @@ MIN_RATE = 1.0  # calls per second a bucket is never cut below
 BURST_SECONDS = 0.25  # tokens a bucket holds, as seconds of its rate (at least one token)
 WINDOW = 1.0  # seconds over which the sending rate is measured
 MIN_SPAN = 0.25  # the shortest span a sending rate is measured over, so a first burst is not infinite
-EPOCH_OUTCOMES = 4  # answers to calls sent at a new rate before it is judged again
-PAID_FOR = 0.7  # a cut paid for itself if the accepted rate kept at least this share
+EPOCH_OUTCOMES = 8  # answers to calls sent at a new rate before it is judged
+SUSPEND = 30.0  # seconds without cuts once a cut was judged not to help
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,13 @@ class _Bucket:
         self.k = 0.0  # seconds the cubic takes to climb back to w_max
         self.epoch_start = now
         self.epoch_answers = 0
-        self.epoch_accepted = 0
-        self.previous_accepted_rate: float | None = None  # accepted calls/s in the epoch before this one
+        self.recent: collections.deque[bool] = collections.deque(maxlen=4 * EPOCH_OUTCOMES)  # throttled?
+        self.expected: tuple[float, float] | None = None  # (share if rate-blind, share if limited)
+        self.after: list[bool] = []  # answers to calls sent after the last cut, while it is judged
+        self.suspended_until = now
         self.throttled = 0
         self.held = 0  # throttles for which a cut was refused
-        self.floor = MIN_RATE  # raised to the rate before a cut that did not pay for itself
+        self.floor = MIN_RATE  # the slowest a cut paces to
 
     def capacity(self) -> float:
         return max(1.0, (self.rate or 0.0) * BURST_SECONDS)
@@ -111,16 +116,31 @@ class _Bucket:
     def sending_rate(self, now: float) -> float:
         return self._per_second(self.sends, now)
 
-    def accepted_rate(self, now: float) -> float:
-        return self.epoch_accepted / max(MIN_SPAN, now - self.epoch_start)
-
     def cubic(self, now: float) -> float:
         return SCALE * (now - self.cut_at - self.k) ** 3 + self.w_max
 
+    def _answer(self, ticket: Ticket, throttled: bool, now: float) -> None:
+        """Note an answer; judge the last cut once enough calls sent after it are answered."""
+        self.recent.append(throttled)
+        if ticket.epoch != self.epoch or self.expected is None:
+            return
+        self.after.append(throttled)
+        if len(self.after) < EPOCH_OUTCOMES:
+            return
+        blind, limited = self.expected
+        self.expected = None
+        seen = sum(self.after) / len(self.after)
+        if abs(seen - blind) < abs(seen - limited):
+            # Going slower did not make the service refuse less: not a rate this client exceeds.
+            self.held += 1
+            self.rate = None
+            self.tokens = 0.0
+            self.suspended_until = now + SUSPEND
+
     def success(self, ticket: Ticket, now: float) -> None:
+        self._answer(ticket, False, now)
         if ticket.epoch == self.epoch:
             self.epoch_answers += 1
-            self.epoch_accepted += 1
         self.accepts.append(now)
         if self.rate is None:
             return
@@ -132,19 +152,14 @@ class _Bucket:
 
     def throttle(self, ticket: Ticket, now: float) -> None:
         self.throttled += 1
+        self._answer(ticket, True, now)
         if ticket.epoch != self.epoch:
             return  # sent before the last cut: that cut already answered it
         self.epoch_answers += 1
+        if now < self.suspended_until or self.expected is not None:
+            return  # cuts do not help now, or the last one is still being judged
         if self.rate is not None and self.epoch_answers < EPOCH_OUTCOMES:
             return  # too few answers at this rate to judge it yet
-        accepted = self.accepted_rate(now)
-        if self.epoch >= 2 and self.previous_accepted_rate and accepted < PAID_FOR * self.previous_accepted_rate:
-            # The last cut cost accepted calls as well as sent ones: not a rate this client exceeds.
-            # Go back to the rate before it, and never below that again.
-            self.held += 1
-            self.floor = max(self.floor, self.w_max)
-            self.rate = max(self.rate or 0.0, self.floor)
-            return
         # What the service accepted over the last second is the best guess at its limit: the
         # rate to come back to, and to probe beyond.
         sending = self.sending_rate(now)
@@ -152,18 +167,23 @@ class _Bucket:
         current = min(sending, max(BETA * sending, self._per_second(self.accepts, now)))
         current = current if self.rate is None else min(self.rate, current)
         self.refill(now)
+        share = sum(self.recent) / len(self.recent)
+        before = self.rate if self.rate is not None else sending
         self.w_max = current
         self.rate = max(self.floor, BETA * current)
+        if self.first_send is not None and now - self.first_send >= WINDOW:
+            # What each kind of throttling would make of the answers to come (see the module notes).
+            accepted = before * (1.0 - share)
+            self.expected = (share, max(0.0, 1.0 - accepted / self.rate))
+            self.after = []
         self.k = (self.w_max * (1.0 - BETA) / SCALE) ** (1.0 / 3.0)
         self.cut_at = now
         # Neither what was saved up nor what was promised at the old rate is spent at the new one:
         # callers waiting for a slot reserve again (see RateLimiter.acquire).
         self.tokens = 0.0
         self.epoch += 1
-        self.previous_accepted_rate = accepted
         self.epoch_start = now
         self.epoch_answers = 0
-        self.epoch_accepted = 0
 
 
 class RateLimiter:

@@ -121,10 +121,9 @@ def test_a_true_limit_is_found_and_throttling_stops() -> None:
     assert throttled <= 0.05 * accepted
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the paid-for check does not yet catch rate-blind throttling")
 def test_throttling_that_ignores_the_rate_does_not_drive_it_down() -> None:
-    """Half of all calls refused whatever their pace: after a cut that costs accepted calls the
-    limiter stops cutting, rather than pacing down to its floor."""
+    """Half of all calls refused whatever their pace: once a cut is seen not to help, the limiter
+    stops cutting, rather than pacing down to its floor."""
     time = SimulatedTime()
     lim = limiter(time)
     flip = False
@@ -135,7 +134,8 @@ def test_throttling_that_ignores_the_rate_does_not_drive_it_down() -> None:
         time.now += 0.01
     stats = lim.stats()[KEY]
     assert stats["held"] > 0
-    assert (lim.rate(KEY) or 0.0) > 4 * ratelimit.MIN_RATE
+    assert lim.rate(KEY) is None or (lim.rate(KEY) or 0.0) > 4 * ratelimit.MIN_RATE
+    assert len(time.slept) == 0 or sum(time.slept) < 0.25 * (time.now - 100.0)  # mostly not paced
 
 
 def test_each_operation_has_its_own_bucket() -> None:
