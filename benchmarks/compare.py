@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,9 @@ KINDS_LISTED = 8  # every kind but images (no image manifests here)
 
 def cli(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float, float, int]:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", MEASURED, *args], cwd=cwd, capture_output=True, text=True)
+    # Locks under the run's own directory: another run on this machine never holds them.
+    env = {**os.environ, "XDG_STATE_HOME": str(cwd / "state")}
+    done = subprocess.run([sys.executable, "-c", MEASURED, *args], cwd=cwd, capture_output=True, text=True, env=env)
     wall = time.monotonic() - started
     line = [x for x in done.stderr.splitlines() if x.startswith("measured ")][-1]
     fields = dict(part.split("=") for part in line.split()[1:])

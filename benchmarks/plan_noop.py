@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -98,7 +99,9 @@ sys.exit(code)
 
 
 def imagesync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", MEASURED, *args], cwd=cwd, capture_output=True, text=True)
+    # Locks under the run's own directory: another run on this machine never holds them.
+    env = {**os.environ, "XDG_STATE_HOME": str(cwd / "state")}
+    return subprocess.run([sys.executable, "-c", MEASURED, *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def stats(endpoint: str) -> dict[str, object]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -55,8 +56,10 @@ def stats(endpoint: str) -> dict[str, Any]:
 
 
 def imagesync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # Locks under the run's own directory: another run on this machine never holds them.
+    env = {**os.environ, "XDG_STATE_HOME": str(cwd / "state")}
     return subprocess.run(
-        [sys.executable, "-m", "imagesync", *args], cwd=cwd, capture_output=True, text=True, timeout=3600
+        [sys.executable, "-m", "imagesync", *args], cwd=cwd, capture_output=True, text=True, timeout=3600, env=env
     )
 
 
