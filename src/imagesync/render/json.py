@@ -19,10 +19,7 @@ def render_plan(plan: Plan) -> str:
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     """`plan.to_json()` with every resource change's sensitive values masked."""
-    document = plan.to_json()
-    document["resource_changes"] = [_masked(c) for t in plan.targets for c in t.changes]
-    document["resource_drift"] = [_masked(c) for t in plan.targets for c in t.drift]
-    return document
+    return plan.to_json(change_json=_masked)
 
 
 def _masked(change: ResourceChange) -> dict[str, Any]:
