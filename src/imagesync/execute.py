@@ -257,16 +257,13 @@ class _TargetRunner:
         with ThreadPoolExecutor(max_workers=self.parallelism + awaited) as pool:
             while waiting or running:
                 progressed = False
+                # The one look at cancellation per pass; a change submitted after it looks again.
                 if self._cancel_waiting(pending, waiting):
                     dirty, ready, progressed = [], [], True
                     queued.clear()
                 while dirty:
                     i = heapq.heappop(dirty)
                     if i not in waiting or i in queued:
-                        continue
-                    if self._cancelled(i, pending[i]):  # asked for during this pass: the next sweeps the rest
-                        waiting.discard(i)
-                        progressed = True
                         continue
                     blocker = self._blocker(pending, i, deps[i])
                     if blocker is not None:
@@ -292,8 +289,7 @@ class _TargetRunner:
                     queued.discard(i)
                     waiting.discard(i)
                     progressed = True
-                    if self._cancelled(i, pending[i]):
-                        continue
+                    # Cancelled since this pass began: the worker records it `not-started` unbegun.
                     running[pool.submit(self._execute, i, pending[i])] = i
                 if not running:
                     if not progressed:  # unreachable for an acyclic plan; never spin
