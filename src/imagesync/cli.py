@@ -367,10 +367,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     options, source = _connect_options(args, args.dir)
     with _connect(options) as connector:
         plan, _ = api.plan(source, connector, _plan_options(args))
+    rendered = render_json.render_plan(plan) if args.format == "json" or args.out else ""  # once, for both
     if args.out and not plan.errored:  # an errored plan can never be applied: nothing to save
-        _write_file(args.out, render_json.render_plan(plan))
+        _write_file(args.out, rendered)
     if args.format == "json":
-        sys.stdout.write(render_json.render_plan(plan))
+        sys.stdout.write(rendered)
     else:
         sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
         if args.out and plan.applyable:

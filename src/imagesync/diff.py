@@ -78,6 +78,12 @@ def _path(deep_path: str, prefix: str) -> str:
 
 def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
     """Field-level differences from `old` to `new`, sorted by path."""
+    if _identical(old, new):
+        return []  # most fields of most plans are unchanged; DeepDiff costs far more than a walk
+    return _deep_diff(old, new, prefix)
+
+
+def _deep_diff(old: Any, new: Any, prefix: str) -> list[DiffItem]:
     # threshold_to_diff_deeper=0: always report field by field, never the whole object because most
     # of its keys differ (DeepDiff 8's default), so every changed field has its own line.
     result = DeepDiff(old, new, verbose_level=2, view="tree", threshold_to_diff_deeper=0)
@@ -92,6 +98,18 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
             else:
                 items.append(DiffItem("change", path, node.t1, node.t2))
     return sorted(items, key=lambda d: d.path)
+
+
+def _identical(old: Any, new: Any) -> bool:
+    """Equal with the same types all the way down, so DeepDiff would report nothing (it reports
+    `1` against `1.0` or `True`, and a tuple against a list, as type changes)."""
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, dict):
+        return old.keys() == new.keys() and all(_identical(v, new[k]) for k, v in old.items())
+    if isinstance(old, (list, tuple)):
+        return len(old) == len(new) and all(map(_identical, old, new))
+    return bool(old == new)
 
 
 DOCUMENT_PATH = "spec.document"

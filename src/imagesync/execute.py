@@ -18,6 +18,7 @@ A resumed apply plans again and picks those up.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import threading
 import time
 from collections.abc import Callable
@@ -209,10 +210,12 @@ class _TargetRunner:
         """Deletions, one at a time; `users_unfinished`: a change in a target that uses this one's
         resources did not complete, and may still need any of them."""
         pending = list(self.plan.pending)
+        # Kept up to date below rather than gathered again for each deletion: only this loop adds outcomes now.
+        unfinished = {o.address for o in self.outcomes.values() if not o.ok}
         for i in [i for i, c in enumerate(pending) if c.action in DELETIONS]:
             if self._cancelled(i, pending[i]):
+                unfinished.add(pending[i].address)
                 continue
-            unfinished = {o.address for o in self.outcomes.values() if not o.ok}
             whole_resource = pending[i].action == DELETE
             if pending[i].address in unfinished or ((unfinished or users_unfinished) and whole_resource):
                 # An unfinished forward change may still need what we would delete (its resource's
@@ -227,32 +230,44 @@ class _TargetRunner:
                         "skipped because an earlier change failed",
                     ),
                 )
+                unfinished.add(pending[i].address)
                 continue
             self._execute(i, pending[i])
+            if not self.outcomes[i].ok:
+                unfinished.add(pending[i].address)
 
     def _run_graph(self, pending: list[ResourceChange], order: list[int], by_address: dict[str, int]) -> None:
+        """Run `order`'s changes, each once its dependencies here are done, lowest index first.
+
+        A ready queue: a change is looked at again only when one of its dependencies ends (or, once
+        ready, when a slot frees), never by scanning every waiting change, so a large apply costs
+        time in proportion to its changes and their dependencies.
+        """
         deps = {i: [by_address[d] for d in pending[i].depends_on if d in by_address] for i in order}
-        waiting = list(order)
+        dependents: dict[int, list[int]] = {i: [] for i in order}
+        for i in order:
+            for d in dict.fromkeys(deps[i]):
+                dependents[d].append(i)
+        waiting = set(order)  # not begun
+        dirty = sorted(order)  # waiting changes to look at (a heap): a dependency of theirs ended since
+        ready: list[int] = []  # waiting changes whose dependencies all completed: only a slot is missing
+        queued: set[int] = set()  # what `ready` holds
         running: dict[Future[None], int] = {}
         awaited = sum(1 for i in order if REGISTRY[pending[i].kind].awaited is not None)
         with ThreadPoolExecutor(max_workers=self.parallelism + awaited) as pool:
             while waiting or running:
                 progressed = False
-                for i in list(waiting):
-                    if self._cancelled(i, pending[i]):
-                        waiting.remove(i)
-                        progressed = True
+                # The one look at cancellation per pass; a change submitted after it looks again.
+                if self._cancel_waiting(pending, waiting):
+                    dirty, ready, progressed = [], [], True
+                    queued.clear()
+                while dirty:
+                    i = heapq.heappop(dirty)
+                    if i not in waiting or i in queued:
                         continue
-                    states = [self.outcomes.get(d) for d in deps[i]]
-                    elsewhere = [self.upstream.get(d) for d in pending[i].depends_on if ":" in d]
-                    if any(s is not None and not s.ok for s in [*states, *elsewhere]):
-                        failed = [d for d, s in zip(deps[i], states, strict=True) if s is not None and not s.ok]
-                        blocker = (
-                            pending[failed[0]].address
-                            if failed
-                            else next(qualified(o.target, o.address) for o in elsewhere if o is not None and not o.ok)
-                        )
-                        waiting.remove(i)
+                    blocker = self._blocker(pending, i, deps[i])
+                    if blocker is not None:
+                        waiting.discard(i)
                         self._record(
                             i,
                             Outcome(
@@ -263,11 +278,19 @@ class _TargetRunner:
                                 f"skipped because {blocker} did not complete",
                             ),
                         )
+                        for j in dependents[i]:
+                            heapq.heappush(dirty, j)
                         progressed = True
-                    elif all(s is not None for s in states) and len(running) - self._awaiting < self.parallelism:
-                        waiting.remove(i)
-                        running[pool.submit(self._execute, i, pending[i])] = i
-                        progressed = True
+                    elif all(d in self.outcomes for d in deps[i]):
+                        queued.add(i)
+                        heapq.heappush(ready, i)
+                while ready and len(running) - self._awaiting < self.parallelism:
+                    i = heapq.heappop(ready)
+                    queued.discard(i)
+                    waiting.discard(i)
+                    progressed = True
+                    # Cancelled since this pass began: the worker records it `not-started` unbegun.
+                    running[pool.submit(self._execute, i, pending[i])] = i
                 if not running:
                     if not progressed:  # unreachable for an acyclic plan; never spin
                         raise RuntimeError(f"plan for {self.plan.target} has unsatisfiable dependencies")
@@ -278,8 +301,33 @@ class _TargetRunner:
                         self._wake = Future()
                 for future in done:
                     if future in running:
-                        running.pop(future)
+                        finished = running.pop(future)
                         future.result()
+                        for j in dependents[finished]:
+                            heapq.heappush(dirty, j)
+
+    def _cancel_waiting(self, pending: list[ResourceChange], waiting: set[int]) -> bool:
+        """Once cancellation is asked for, every change not begun is `not-started`, in plan order."""
+        if self.cancel is None or not self.cancel.is_set() or not waiting:
+            return False
+        for i in sorted(waiting):
+            self._cancelled(i, pending[i])
+        waiting.clear()
+        return True
+
+    def _blocker(self, pending: list[ResourceChange], index: int, deps: list[int]) -> str | None:
+        """The dependency that did not complete and stops change `index`, if any: one here first
+        (in the order the change names them), else one in the targets applied before."""
+        for d in deps:
+            outcome = self.outcomes.get(d)
+            if outcome is not None and not outcome.ok:
+                return pending[d].address
+        for name in pending[index].depends_on:
+            if ":" in name:
+                upstream = self.upstream.get(name)
+                if upstream is not None and not upstream.ok:
+                    return qualified(upstream.target, upstream.address)
+        return None
 
     def _cancelled(self, index: int, change: ResourceChange) -> bool:
         """True, with a `not-started` outcome recorded, when cancellation came before `change` began."""

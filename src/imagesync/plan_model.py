@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,7 +292,9 @@ class Plan:
         material = [[t.target, c.address, c.calls_digest()] for t in self.targets for c in t.pending]
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, change_json: Callable[[ResourceChange], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The plan as JSON data; `change_json` writes each change and drift (default: its `to_json`)."""
+        write = change_json or ResourceChange.to_json
         return {
             "format_version": FORMAT_VERSION,
             "plan_id": self.plan_id,
@@ -315,8 +317,8 @@ class Plan:
                 }
                 for t in self.targets
             ],
-            "resource_changes": [c.to_json() for t in self.targets for c in t.changes],
-            "resource_drift": [c.to_json() for t in self.targets for c in t.drift],
+            "resource_changes": [write(c) for t in self.targets for c in t.changes],
+            "resource_drift": [write(c) for t in self.targets for c in t.drift],
             "errors": [c.to_json() for c in self.conflicts],
             "summary": self.summary(),
         }

@@ -532,6 +532,13 @@ def test_text_blocks_and_summary() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+def test_json_written_change_by_change_is_the_whole_document_indented(name: str) -> None:
+    plan = CASES[name]()
+    expected = json.dumps(json_render.plan_document(plan), indent=2) + "\n"
+    assert json_render.render_plan(plan) == expected
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_no_replace_symbols(name: str) -> None:
     """`-/+` and `+/-` mean replace to a Terraform user; nothing here is replaced."""
     for color in (False, True):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagesync.diff import diff, document_diff, normalize
+from imagesync.diff import _deep_diff, diff, document_diff, normalize
 from imagesync.manifest.awstoe import load_document
 from imagesync.plan_model import DiffItem
 
@@ -84,6 +84,29 @@ def test_normalize_is_idempotent_and_does_not_mutate(kind: str, body: dict) -> N
     once = normalize(kind, body)
     assert normalize(kind, once) == once
     assert body == original
+
+
+# Leaves Python calls equal across types (1 == 1.0 == True, 0 == False), which DeepDiff reports as
+# type changes: the equality shortcut in `diff` must not hide them.
+close_leaf = st.sampled_from([0, 1, 0.0, 1.0, True, False, -0.0, "1", "", None])
+close_bodies = st.recursive(
+    close_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.tuples(inner) | st.dictionaries(st.sampled_from("ab"), inner, max_size=2)
+    ),
+    max_leaves=8,
+)
+
+
+@given(close_bodies, close_bodies)
+def test_diff_reports_what_deepdiff_reports(old: object, new: object) -> None:
+    assert diff(old, new, "spec") == _deep_diff(old, new, "spec")
+    assert diff(old, copy.deepcopy(old), "spec") == []
+
+
+def test_equal_values_of_other_types_still_differ() -> None:
+    assert [(d.op, d.path, d.old, d.new) for d in diff({"a": 1.0}, {"a": 1})] == [("change", "a", 1.0, 1)]
+    assert [(d.op, d.path) for d in diff({"a": 1}, {"a": True})] == [("change", "a")]
 
 
 def test_diff_items_name_paths_with_indexes() -> None:

@@ -244,10 +244,37 @@ def as_sent(text: str) -> Any:
     """A document text that the loader's limits accepted, as YAML's own safe loader reads it
     (timestamps as dates, keys as typed): the form a document's content hash has always covered,
     so a document file hashes as it did before the loader kept its own parse."""
+    if _CLoader is not None and _libyaml_reads_alike(text):
+        try:
+            return yaml.load(text, Loader=_CLoader)  # noqa: S506 - the safe loader, on libyaml's parser
+        except yaml.YAMLError:
+            pass  # the pure parser decides: it may read what libyaml refuses
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return None
+
+
+# libyaml's parser (about ten times faster) feeds the same Python safe constructor and resolver as
+# `yaml.safe_load`, so values can only differ where the two parsers read the text differently.
+# They agree on plain ASCII block and flow YAML; text where their scanners are known to part
+# (tabs, carriage returns, control or non-ASCII characters, directives) goes to the pure parser,
+# and so, out of caution, does text with timestamps or merge keys: the content hash of documents
+# holding them is pinned, and those are the values built beyond one scalar's text.
+_CLoader: Any = getattr(yaml, "CSafeLoader", None)
+_PURE_ONLY = re.compile(
+    r"[^\n\x20-\x7e]"  # tabs, carriage returns, control and non-ASCII characters
+    r"|^%"  # directives
+    r"|[|>][-+0-9]*#"  # a block scalar header touching a comment: libyaml takes it, the pure parser refuses
+    r"|(?:^|[\s\[{,])!"  # tags: a bare `!` reads as '' in libyaml, as None in the pure parser
+    r"|<<|\d\d\d\d-\d\d?-\d\d?",  # merge keys, timestamps
+    re.MULTILINE,
+)
+
+
+def _libyaml_reads_alike(text: str) -> bool:
+    """Does `text` avoid everything the two parsers might read differently?"""
+    return _PURE_ONLY.search(text) is None
 
 
 def component_type(doc_value: Any) -> str:

@@ -74,7 +74,13 @@ class _Builder:
     def build(self, node: Node) -> Located:
         self.count = 0
         doc = Located(None, self.file)
-        doc.value = self._value(node, (), doc.marks, 0)
+        try:
+            doc.value = self._value(node, (), doc.marks, 0)
+        finally:
+            # The constructor caches every node it constructs (for aliases); anchors never span
+            # documents, so dropping them here lets each document's node tree be freed once built.
+            self.scalars.constructed_objects.clear()
+            self.scalars.recursive_objects.clear()
         return doc
 
     def _mark(self, node: Node) -> tuple[int, int]:

@@ -6,6 +6,7 @@ This is the `--format json` output and the saved plan; it validates against `sch
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from imagesync.plan_model import Plan, ResourceChange
@@ -13,16 +14,48 @@ from imagesync.render.mask import mask_diff_value, mask_document
 
 
 def render_plan(plan: Plan) -> str:
-    """The plan as indented JSON with a trailing newline; sensitive values read "(sensitive)"."""
-    return json.dumps(plan_document(plan), indent=2, sort_keys=False) + "\n"
+    """The plan as indented JSON with a trailing newline; sensitive values read "(sensitive)".
+
+    The same text as `json.dumps(plan_document(plan), indent=2)`, written one change at a time,
+    so a plan of thousands of changes never holds all their JSON data at once.
+    """
+    marks = {key: f"\x00{key}:{uuid.uuid4().hex}\x00" for key in _CHANGE_LISTS}
+    lists = {
+        "resource_changes": [c for t in plan.targets for c in t.changes],
+        "resource_drift": [c for t in plan.targets for c in t.drift],
+    }
+    document = plan.to_json(change_json=_nothing)
+    document.update(marks)
+    head = json.dumps(document, indent=2, sort_keys=False)
+    pieces: list[str] = []
+    for key in _CHANGE_LISTS:
+        mark = json.dumps(marks[key])
+        before, head = head.split(mark, 1)
+        pieces.append(before)
+        pieces.append(_json_list(lists[key]))
+    pieces.append(head)
+    pieces.append("\n")
+    return "".join(pieces)
+
+
+_CHANGE_LISTS = ("resource_changes", "resource_drift")  # both at the top level of the plan document
+
+
+def _nothing(_change: ResourceChange) -> dict[str, Any]:
+    return {}
+
+
+def _json_list(changes: list[ResourceChange]) -> str:
+    """A top-level member's list of changes as `json.dumps(..., indent=2)` writes it there."""
+    if not changes:
+        return "[]"
+    items = ("    " + json.dumps(_masked(c), indent=2, sort_keys=False).replace("\n", "\n    ") for c in changes)
+    return "[\n" + ",\n".join(items) + "\n  ]"
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     """`plan.to_json()` with every resource change's sensitive values masked."""
-    document = plan.to_json()
-    document["resource_changes"] = [_masked(c) for t in plan.targets for c in t.changes]
-    document["resource_drift"] = [_masked(c) for t in plan.targets for c in t.drift]
-    return document
+    return plan.to_json(change_json=_masked)
 
 
 def _masked(change: ResourceChange) -> dict[str, Any]:
