@@ -7,7 +7,8 @@ workers and the lock's calls draw from the same buckets, since the service count
 together. Inside a limiter each operation has its own bucket, because Image Builder throttles
 per operation ("the permitted request rate for the specific operation").
 
-A bucket starts unlimited: nothing is paced until the service first says it is throttling. Then
+A bucket starts unlimited: nothing is paced until the service says it is throttling, once the
+bucket has had a few answers (one throttle among the very first says nothing of a rate). Then
 its rate is cut to half of what was being sent (multiplicative decrease, as TCP does on loss) and
 grows back on successes along a cubic curve (as TCP CUBIC and botocore's adaptive mode do): fast
 at first, flat near the rate that was last throttled, then probing beyond it. Throttling answers
@@ -44,7 +45,9 @@ MIN_RATE = 1.0  # calls per second a bucket is never cut below
 BURST_SECONDS = 0.25  # tokens a bucket holds, as seconds of its rate (at least one token)
 WINDOW = 1.0  # seconds over which the sending rate is measured
 MIN_SPAN = 0.25  # the shortest span a sending rate is measured over, so a first burst is not infinite
-EPOCH_OUTCOMES = 8  # answers to calls sent at a new rate before it is judged
+EPOCH_OUTCOMES = 8  # answers to calls sent at a new rate before it is judged (and cut again)
+JUDGE_SECONDS = 0.5  # or this long after the cut, once JUDGE_LEAST answers are in: a slow rate is
+JUDGE_LEAST = 3  # judged without waiting seconds for its answers
 SUSPEND = 30.0  # seconds without cuts once a cut was judged not to help
 
 
@@ -125,7 +128,7 @@ class _Bucket:
         if ticket.epoch != self.epoch or self.expected is None:
             return
         self.after.append(throttled)
-        if len(self.after) < EPOCH_OUTCOMES:
+        if len(self.after) < EPOCH_OUTCOMES and (len(self.after) < JUDGE_LEAST or now - self.cut_at < JUDGE_SECONDS):
             return
         blind, limited = self.expected
         self.expected = None
@@ -158,6 +161,8 @@ class _Bucket:
         self.epoch_answers += 1
         if now < self.suspended_until or self.expected is not None:
             return  # cuts do not help now, or the last one is still being judged
+        if len(self.recent) < EPOCH_OUTCOMES:
+            return  # a throttle among a bucket's first few answers says nothing of a rate yet
         if self.rate is not None and self.epoch_answers < EPOCH_OUTCOMES:
             return  # too few answers at this rate to judge it yet
         # What the service accepted over the last second is the best guess at its limit: the
