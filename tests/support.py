@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 
+from imagesync.aws import ConnectOptions, Connector
+from imagesync.desired import Target
+from imagesync.sandbox import RunningSandbox
 from imagesync.sandbox.model import service_model
 
 REGION = "us-east-1"
@@ -181,3 +184,17 @@ def s3_client(endpoint_url: str) -> Any:
     return boto3.client(
         "s3", endpoint_url=endpoint_url, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
     )
+
+
+class HookedConnector(Connector):
+    """A sandbox connector whose Image Builder clients carry botocore event handlers."""
+
+    def __init__(self, sb: RunningSandbox, hooks: dict[str, Callable[..., Any]]) -> None:
+        super().__init__(ConnectOptions(sandbox=sb.endpoint_url))
+        self.hooks = hooks
+
+    def imagebuilder(self, target: Target) -> Any:
+        client = super().imagebuilder(target)
+        for event, handler in self.hooks.items():
+            client.meta.events.register(event, handler)
+        return client

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,12 @@ import pytest
 
 from imagesync import api
 from imagesync.aws import ConnectOptions, Connector
-from imagesync.desired import DesiredState, Target
+from imagesync.desired import DesiredState
 from imagesync.execute import NOT_STARTED, WAITING, Outcome, apply_plan
 from imagesync.plan_model import Plan
 from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
-from support import advance_clock, make_client, manifest_tree
+from support import HookedConnector, advance_clock, make_client, manifest_tree
 
 ACCOUNT = "111111111111"
 REGION = "us-east-1"
@@ -130,20 +130,6 @@ def planned(root: Path, connector: Connector, **options: Any) -> tuple[Plan, Des
 
 def by_address(outcomes: list[Outcome]) -> dict[str, Outcome]:
     return {o.address: o for o in outcomes}
-
-
-class HookedConnector(Connector):
-    """A sandbox connector whose Image Builder clients carry botocore event handlers."""
-
-    def __init__(self, sb: RunningSandbox, hooks: dict[str, Callable[..., Any]]) -> None:
-        super().__init__(ConnectOptions(sandbox=sb.endpoint_url))
-        self.hooks = hooks
-
-    def imagebuilder(self, target: Target) -> Any:
-        client = super().imagebuilder(target)
-        for event, handler in self.hooks.items():
-            client.meta.events.register(event, handler)
-        return client
 
 
 # -- waiting for a build ------------------------------------------------------------------------------

@@ -15,12 +15,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imagesync import api
-from imagesync.aws import ConnectOptions, Connector
-from imagesync.desired import Target
 from imagesync.execute import CREATED, NOT_STARTED, SKIPPED, Outcome, apply_plan
 from imagesync.planner import PlanOptions
 from imagesync.sandbox import RunningSandbox, running
-from support import manifest_tree
+from support import HookedConnector, manifest_tree
 
 REGION = "us-east-1"
 PROJECT = f"project: sched\ntargets:\n  - name: t1\n    region: {REGION}\n    account: '111111111111'\n"
@@ -47,20 +45,6 @@ def infra(n: int) -> str:
         f"apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {{name: solo{n}}}\n"
         "spec: {instanceProfileName: build}\n"
     )
-
-
-class HookedConnector(Connector):
-    """A sandbox connector whose Image Builder clients carry botocore event handlers."""
-
-    def __init__(self, sb: RunningSandbox, hooks: dict[str, Callable[..., Any]]) -> None:
-        super().__init__(ConnectOptions(sandbox=sb.endpoint_url))
-        self.hooks = hooks
-
-    def imagebuilder(self, target: Target) -> Any:
-        client = super().imagebuilder(target)
-        for event, handler in self.hooks.items():
-            client.meta.events.register(event, handler)
-        return client
 
 
 @pytest.fixture
