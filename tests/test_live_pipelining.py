@@ -6,15 +6,20 @@ checked without timing anything (a hold that is never released fails the test)."
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from imagesync import api
 from imagesync.aws import CallCounter, ConnectOptions, Connector
 from imagesync.live import read_live
 from imagesync.manifest.loader import load
+from imagesync.manifest.problems import ManifestError
 from imagesync.planner import PlanOptions, make_plan
-from imagesync.sandbox import RunningSandbox
-from support import make_client
+from imagesync.sandbox import RunningSandbox, running
+from support import HookedConnector, make_client
 
 HOLD = 20.0  # seconds a held call waits for the call that should overtake it; never reached when right
 
@@ -88,3 +93,74 @@ def test_every_target_is_read_at_once(sandbox: RunningSandbox, tmp_path: Path) -
     plan = make_plan(desired, connector, PlanOptions())
     assert seen == {"held": True, "overtaken": True}
     assert [t.target for t in plan.targets] == ["one", "two"]
+
+
+def write_project(root: Path, manifest: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "imagesync.yaml").write_text(
+        'project: p\ntargets:\n  - {name: one, region: us-east-1, account: "111111111111"}\n'
+    )
+    (root / "m.yaml").write_text(manifest)
+    return root
+
+
+GOOD = (
+    "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
+    "spec: {instanceProfileName: p}\n"
+)
+
+
+def test_lists_start_while_the_manifests_load(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: Any) -> None:
+    """`plan` needs only the project file to start reading: the loader is held until a list has
+    been sent, which only reads started before the manifests loaded can do."""
+    setup = make_client(sandbox.endpoint_url, account="111111111111")
+    setup.create_infrastructure_configuration(name="build", instanceProfileName="p")
+    root = write_project(tmp_path / "m", GOOD)
+    listed = threading.Event()
+    seen = {"listed before loading": False}
+    real_load = api.load
+
+    def load_after_a_list(*args: Any, **kwargs: Any) -> Any:
+        seen["listed before loading"] = listed.wait(HOLD)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(api, "load", load_after_a_list)
+    hooks = {"before-call.imagebuilder.ListInfrastructureConfigurations": lambda **_: listed.set()}
+    counter = CallCounter()
+    plan, _ = api.plan(root, HookedConnector(sandbox, hooks), PlanOptions(), counter)
+    assert seen == {"listed before loading": True}
+
+    # The same plan and the same calls as reading after loading: nothing read twice, nothing added.
+    later = CallCounter()
+    again = make_plan(load(root), Connector(ConnectOptions(sandbox=sandbox.endpoint_url)), PlanOptions(), later)
+    assert [c.to_json() for t in plan.targets for c in t.changes] == [
+        c.to_json() for t in again.targets for c in t.changes
+    ]
+    assert counter.counts == later.counts
+    assert counter.counts["GetInfrastructureConfiguration"] == 1
+
+
+def test_a_manifest_error_ends_the_early_reads(tmp_path: Path, monkeypatch: Any) -> None:
+    """Against a service that throttles every call, reads retry for minutes; when the manifests
+    fail to load (here only once a list has been tried), the error is the manifest's and the
+    reads started for them stop at once, in the middle of their retries."""
+    root = write_project(tmp_path / "m", GOOD.replace("instanceProfileName: p", "instanceProfileName: 7"))
+    tried = threading.Event()
+    real_load = api.load
+
+    def load_after_a_list(*args: Any, **kwargs: Any) -> Any:
+        assert tried.wait(HOLD)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(api, "load", load_after_a_list)
+    counter = CallCounter()
+    with running(throttle_rate=1.0) as throttling:
+        hooks = {"before-call.imagebuilder.ListInfrastructureConfigurations": lambda **_: tried.set()}
+        with pytest.raises(ManifestError, match="instanceProfileName"):
+            api.plan(root, HookedConnector(throttling, hooks), PlanOptions(), counter)
+        deadline = time.monotonic() + HOLD
+        while any(t.name.startswith("imagesync-early") for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the early reads are still retrying"
+            time.sleep(0.05)
+    assert counter.counts["ListInfrastructureConfigurations"] >= 1
+    assert "GetInfrastructureConfiguration" not in counter.counts

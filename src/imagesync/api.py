@@ -18,10 +18,10 @@ from imagesync.desired import DesiredState, ManifestWarning
 from imagesync.errors import UserError
 from imagesync.execute import DEFAULT_POLL_INTERVAL, Outcome, Progress, apply_plan
 from imagesync.lock import lock_id, make_lock
-from imagesync.manifest.loader import load
+from imagesync.manifest.loader import load, load_project
 from imagesync.manifest.problems import ManifestError, Problem
 from imagesync.plan_model import FORMAT_VERSION, Plan, qualified
-from imagesync.planner import PlanOptions, make_plan, selected_targets, with_upstream
+from imagesync.planner import EarlyReads, PlanOptions, make_plan, selected_targets, with_upstream
 from imagesync.render import json as render_json
 
 
@@ -76,9 +76,26 @@ class PlanErrored(UserError):
 def plan(
     root: str | os.PathLike[str], connector: Connector, options: PlanOptions, counter: CallCounter | None = None
 ) -> tuple[Plan, DesiredState]:
-    """Load the manifests and plan every change for the selected targets."""
-    desired = load(root, region=connector.options.region)
-    return make_plan(desired, connector, options, counter), desired
+    """Load the manifests and plan every change for the selected targets.
+
+    The selected targets' live state is read while the manifests load (see `EarlyReads`): only
+    the project file is needed to start.
+    """
+    project = load_project(root, region=connector.options.region)
+    early = EarlyReads(connector, project, options, counter) if project is not None else None
+    try:
+        desired = load(root, region=connector.options.region)
+        if early is not None and early.project != desired.project:
+            early.abandon()  # the project file changed under us: read it as it is now
+            early = None
+        made = make_plan(desired, connector, options, counter, early)
+    except BaseException:
+        if early is not None:
+            early.abandon()
+        raise
+    if early is not None:
+        early.close()
+    return made, desired
 
 
 def read_saved_plan(path: str | os.PathLike[str]) -> dict[str, object]:

@@ -25,6 +25,7 @@ identity: whatever botocore's chain finds, refreshed the same way).
 from __future__ import annotations
 
 import os
+import platform
 import random
 import threading
 import time
@@ -33,12 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
+import botocore
 import botocore.credentials
 import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 
+from imagesync import __version__
 from imagesync.desired import Target
 from imagesync.errors import ImagesyncError, PermanentError, TransientError, UserError
 from imagesync.logs import get_logger
@@ -88,9 +90,16 @@ THROTTLING_CODES = frozenset(
 DEADLINE_VARIABLE = "IMAGESYNC_RETRY_DEADLINE"
 DEFAULT_DEADLINE = 300.0  # seconds of retrying one call before giving up
 # For every client whose calls go through call(): one attempt each, as the retries are call()'s.
+# Every request names imagesync (CloudTrail shows who made a change). A fixed string is also what
+# botocore sends fastest: its own user agent is rebuilt from some seventy parts on every request,
+# a sixth of the CPU a read costs.
+USER_AGENT = f"imagesync/{__version__} botocore/{botocore.__version__} python/{platform.python_version()}"
 CLIENT_CONFIG = Config(
+    user_agent=USER_AGENT,
     retries={"total_max_attempts": 1, "mode": "standard"},
-    max_pool_connections=32,
+    # Room for every reader thread (--concurrency) and lister at once: a full pool drops connections,
+    # and each new one costs a handshake (and, against a busy listener, a dropped SYN's second).
+    max_pool_connections=256,
     connect_timeout=5,
     read_timeout=60,
 )
@@ -154,6 +163,10 @@ def retry_deadline() -> float:
     return seconds
 
 
+# One generator for every call's jitter: seeding one per call read the OS's entropy every time.
+_JITTER = random.Random()
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with full jitter, retrying until `deadline` seconds after the first failure
@@ -164,7 +177,7 @@ class Backoff:
     base: float = 0.05
     cap: float = 5.0
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = field(default_factory=lambda: _JITTER)
     deadline: float = field(default_factory=retry_deadline)
     clock: Callable[[], float] = time.monotonic
 
@@ -325,9 +338,9 @@ class Connector:
         retry_deadline()  # a malformed IMAGESYNC_RETRY_DEADLINE fails here, before any call
         self._clock = clock or _utcnow
         self._endpoint: str | None = None
-        self._session: boto3.Session | None = None
+        self._session: botocore.session.Session | None = None
         self._accounts: dict[str, str] = {}  # verified, per target name
-        self._sessions: dict[str, boto3.Session] = {}  # per target name, after its roleArn
+        self._sessions: dict[str, botocore.session.Session] = {}  # per target name, after its roleArn
         self._guard = threading.RLock()  # one STS round per target even if targets run concurrently
         sandbox = options.sandbox
         if sandbox is not None:
@@ -394,7 +407,7 @@ class Connector:
         region = target.region  # --region reaches here through the targets (see manifest.loader.load)
         if self.sandboxed:
             # A 12-digit access key selects the account in the sandbox; nothing else is contacted.
-            client = boto3.client(
+            client = self._sandbox_session().create_client(
                 "imagebuilder",
                 endpoint_url=self._endpoint,
                 region_name=region,
@@ -405,22 +418,34 @@ class Connector:
             return attach(client, target.account or SANDBOX_ACCOUNT)
         # No client before the account is verified: a wrong account must see no call at all.
         account = self.verify(target)
-        client = self._target_session(target).client(
+        client = self._target_session(target).create_client(
             "imagebuilder", region_name=region, endpoint_url=self.options.endpoint_url, config=_CLIENT_CONFIG
         )
         return attach(client, account)
 
-    def boto_session(self) -> boto3.Session:
-        """The session for other AWS services (e.g. the DynamoDB lock); never used in sandbox mode."""
-        return self._boto_session()
+    def boto_session(self) -> Any:
+        """A boto3 session for other AWS services (e.g. the DynamoDB lock); never used in sandbox mode."""
+        import boto3  # only the lock backends need boto3: the rest talks to botocore directly
 
-    def _boto_session(self) -> boto3.Session:
+        return boto3.Session(botocore_session=self._boto_session())
+
+    def _boto_session(self) -> botocore.session.Session:
+        # botocore, not boto3: importing boto3 (and the S3 transfer manager it brings) costs every
+        # command a sixth of a second, and nothing here needs more than botocore's clients.
         if self._session is None:
-            try:
-                self._session = boto3.Session(profile_name=self.options.profile)
-            except botocore.exceptions.ProfileNotFound as exc:
-                raise UserError(str(exc)) from exc
+            session = botocore.session.Session(profile=self.options.profile)
+            profile = self.options.profile
+            if profile and profile not in session.available_profiles:
+                raise UserError(str(botocore.exceptions.ProfileNotFound(profile=profile)))
+            self._session = session
         return self._session
+
+    def _sandbox_session(self) -> botocore.session.Session:
+        # Against a sandbox no profile or credential chain is read: each client is given its keys.
+        with self._guard:
+            if self._session is None:
+                self._session = botocore.session.Session()
+            return self._session
 
     def client(self, target: Target, service: str) -> Any:
         """A client of another AWS `service` acting as `target` (after its `roleArn`), verified first
@@ -428,7 +453,7 @@ class Connector:
         if self.sandboxed:
             raise ValueError(f"no {service} client against a sandbox")
         account = self.verify(target)
-        client = self._target_session(target).client(service, region_name=target.region, config=_CLIENT_CONFIG)
+        client = self._target_session(target).create_client(service, region_name=target.region, config=_CLIENT_CONFIG)
         return attach(client, account)
 
     def s3(self, target: Target) -> Any:
@@ -446,7 +471,7 @@ class Connector:
                 f"target '{target.name}' keeps a document in S3, but against a sandbox no S3 endpoint is contacted "
                 "unless one is named: set AWS_ENDPOINT_URL_S3 (a moto server, say)"
             )
-        client = boto3.client(
+        client = self._sandbox_session().create_client(
             "s3",
             endpoint_url=endpoint,
             region_name=target.region,
@@ -456,7 +481,7 @@ class Connector:
         )
         return attach(client, target.account or SANDBOX_ACCOUNT)
 
-    def _target_session(self, target: Target) -> boto3.Session:
+    def _target_session(self, target: Target) -> botocore.session.Session:
         """The session a target's clients use: the base session, or its `roleArn` assumed (and
         refreshed before it expires), so the credentials verified are the ones the Image Builder
         client signs with."""
@@ -469,12 +494,12 @@ class Connector:
             self._sessions[target.name] = session
         return self._sessions[target.name]
 
-    def _assume(self, session: boto3.Session, target: Target) -> boto3.Session:
+    def _assume(self, session: botocore.session.Session, target: Target) -> botocore.session.Session:
         """A session signing with `target.role_arn`'s temporary credentials, which botocore refreshes
         (a new AssumeRole) within its advisory window before they expire (15 minutes; every caller
         waits for the refresh inside the last 10), from `session`'s own, possibly refreshing,
         credentials. The first AssumeRole happens here, so a denied role fails before any client."""
-        sts = session.client("sts", region_name=target.region, config=_CLIENT_CONFIG)
+        sts = session.create_client("sts", region_name=target.region, config=_CLIENT_CONFIG)
         params = {"RoleArn": target.role_arn, "RoleSessionName": f"imagesync-{target.name}"[:64]}
 
         def fetch() -> dict[str, Any]:
@@ -504,12 +529,14 @@ class Connector:
         core = botocore.session.Session(profile=self.options.profile)
         resolver = botocore.credentials.CredentialResolver([_AssumedRole(credentials)])
         core.register_component("credential_provider", resolver)
-        return boto3.Session(botocore_session=core)
+        return core
 
-    def _sts(self, target: Target, session: boto3.Session, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _sts(
+        self, target: Target, session: botocore.session.Session, operation: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
         """One STS call for `target` with `session`'s credentials; see `_sts_call`."""
         try:
-            sts = session.client("sts", region_name=target.region, config=_CLIENT_CONFIG)
+            sts = session.create_client("sts", region_name=target.region, config=_CLIENT_CONFIG)
         except botocore.exceptions.BotoCoreError as exc:
             role = f" (role {target.role_arn})" if target.role_arn else ""
             raise UserError(f"target '{target.name}'{role}: STS {operation}: {exc}") from exc

@@ -122,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     pruning.add_argument(
         "--concurrency",
         type=_positive_int,
-        default=16,
+        default=32,
         metavar="N",
-        help="reads of live state in flight per target (default: 16); every target is read at once",
+        help="reads of live state in flight per target (default: 32); every target is read at once",
     )
 
     plan = commands.add_parser(

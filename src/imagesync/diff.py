@@ -11,8 +11,6 @@ import copy
 import re
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from imagesync.kinds import REGISTRY
 from imagesync.manifest import awstoe
 from imagesync.plan_model import DiffItem, dotted
@@ -86,6 +84,8 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[DiffItem]:
 def _deep_diff(old: Any, new: Any, prefix: str) -> list[DiffItem]:
     # threshold_to_diff_deeper=0: always report field by field, never the whole object because most
     # of its keys differ (DeepDiff 8's default), so every changed field has its own line.
+    from deepdiff import DeepDiff  # imported when a value differs: most plans never need it
+
     result = DeepDiff(old, new, verbose_level=2, view="tree", threshold_to_diff_deeper=0)
     items: list[DiffItem] = []
     for report, nodes in result.items():

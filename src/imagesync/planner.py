@@ -14,15 +14,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import threading
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from imagesync import __version__, arns, versioning
-from imagesync.aws import CallCounter, Connector
-from imagesync.desired import Address, DesiredState, Reference, Resource, Target
+from imagesync.aws import Backoff, CallCounter, Connector
+from imagesync.desired import Address, DesiredState, Project, Reference, Resource, Target
 from imagesync.diff import diff, document_diff, normalize
 from imagesync.documents import UPLOAD, upload_call_params, with_s3_documents
 from imagesync.errors import UserError
@@ -39,6 +40,8 @@ from imagesync.live import (
     LiveResource,
     LiveState,
     LiveVersion,
+    ReadAbandoned,
+    Specs,
     owns,
     read_live,
 )
@@ -85,10 +88,124 @@ def selected_targets(desired: DesiredState, names: tuple[str, ...]) -> list[Targ
     return [known[n] for n in names] if names else list(desired.project.targets)
 
 
+class EarlyReads:
+    """Live reads of the selected targets, started before the manifests have loaded.
+
+    Made from the project file alone: one thread makes the targets' clients (in order, as
+    `make_plan` would, verifying each account first) and starts each target's reading, whose
+    lists go ahead while the loader parses; the first read that needs the manifests waits for
+    `provide()`. `abandon()` (the manifests failed) ends them at their next step, a retry's wait
+    included, and `make_plan` takes over what they read. Errors are kept and raised by `make_plan`
+    where it would have met them itself, so a bad manifest is still the error a user sees first.
+    """
+
+    def __init__(
+        self, connector: Connector, project: Project, options: PlanOptions, counter: CallCounter | None = None
+    ) -> None:
+        known = {t.name: t for t in project.targets}
+        self.project = project
+        self.options = options
+        self.targets = [known[n] for n in options.targets if n in known] if options.targets else list(known.values())
+        self._manifests: Future[DesiredState] = Future()
+        self._stop = threading.Event()
+        self._clients: dict[str, Any] = {}
+        self._client_error: BaseException | None = None
+        self._readings: dict[str, Future[LiveState]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=len(self.targets) + 1, thread_name_prefix="imagesync-early")
+        self._started = self._pool.submit(self._start, connector, counter)
+
+    def _start(self, connector: Connector, counter: CallCounter | None) -> None:
+        for target in self.targets:
+            try:
+                self._clients[target.name] = connector.imagebuilder(target)
+            except BaseException as exc:  # kept for make_plan, which raises it where it makes clients
+                self._client_error = exc
+                return
+        for target in self.targets:
+            client = self._clients[target.name]
+            self._readings[target.name] = self._pool.submit(self._read, client, target, counter)
+
+    def _read(self, client: Any, target: Target, counter: CallCounter | None) -> LiveState:
+        def later() -> tuple[dict[str, set[str]], Specs]:
+            return _wanted(self._manifests.result(), target)
+
+        def sleep(seconds: float) -> None:  # a retry's wait ends when the reads are abandoned
+            if self._stop.wait(seconds):
+                raise ReadAbandoned(f"reading {target.name} was abandoned")
+
+        return read_live(
+            client,
+            later=later,
+            concurrency=self.options.concurrency,
+            counter=counter,
+            backoff=Backoff(sleep=sleep),
+            project=self.project.name,
+            thorough=self.options.prune,
+            target=target.name,
+            cancelled=self._stop,
+        )
+
+    def provide(self, desired: DesiredState) -> None:
+        """The manifests have loaded: reads waiting for them go on."""
+        self._manifests.set_result(desired)
+
+    def abandon(self) -> None:
+        """The manifests failed to load: stop reading, without waiting for calls in flight."""
+        self._stop.set()
+        if not self._manifests.done():
+            self._manifests.set_exception(ReadAbandoned("the manifests did not load"))
+        self._pool.shutdown(wait=False)
+
+    def close(self) -> None:
+        """The plan is made: let the idle threads go."""
+        self._pool.shutdown(wait=False)
+
+    def clients_made(self) -> None:
+        """Wait until the clients are made (the connector is not used by two threads at once)."""
+        self._started.result()
+
+    def client(self, target: Target) -> Any | None:
+        """The target's client, or None if these reads did not make one; raises what making
+        the clients raised when this is the target it failed for."""
+        if self._client_error is not None and target.name not in self._clients and self._covers(target):
+            raise self._client_error
+        return self._clients.get(target.name) if self._covers(target) else None
+
+    def reading(self, target: Target, options: PlanOptions) -> Future[LiveState] | None:
+        """The target's reading if it was started for these very options, else None."""
+        if options != self.options or not self._covers(target):
+            return None
+        return self._readings.get(target.name)
+
+    def _covers(self, target: Target) -> bool:
+        return any(t == target for t in self.targets)
+
+
+def _wanted(desired: DesiredState, target: Target) -> tuple[dict[str, set[str]], Specs]:
+    """The names the target's manifests use, per kind, and their specs: what its reading needs."""
+    wanted: dict[str, set[str]] = {}
+    specs: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for res in desired.for_target(target.name):
+        wanted.setdefault(res.kind, set()).add(res.name)
+        specs.setdefault(res.kind, {})[res.name] = res.spec
+    return wanted, specs
+
+
 def make_plan(
-    desired: DesiredState, connector: Connector, options: PlanOptions, counter: CallCounter | None = None
+    desired: DesiredState,
+    connector: Connector,
+    options: PlanOptions,
+    counter: CallCounter | None = None,
+    early: EarlyReads | None = None,
 ) -> Plan:
-    """Read live state for the selected targets and plan every change."""
+    """Read live state for the selected targets and plan every change.
+
+    `early` holds reads started before the manifests loaded (see `EarlyReads`); the targets they
+    cover are not read again. The caller abandons or closes it.
+    """
+    if early is not None:
+        early.provide(desired)
+        early.clients_made()
     _refuse_shared_scopes(desired, connector)
     selected = selected_targets(desired, options.targets)
     planned = with_upstream(desired, selected)  # the selected targets, after the ones they use
@@ -103,10 +220,12 @@ def make_plan(
     # Every target's live state is read at once (reading one needs nothing of another); the
     # targets are then planned in order, each after the targets whose resources it uses.
     # Clients are made one at a time: boto3 does not promise that making them at once is safe.
-    clients = {t.name: connector.imagebuilder(t) for t in planned}
+    clients = {t.name: _early_client(early, t) or connector.imagebuilder(t) for t in planned}
     with ThreadPoolExecutor(max_workers=max(1, len(planned))) as pool:
         readings = {
-            t.name: pool.submit(_read_target, desired, clients[t.name], t, opts[t.name], counter) for t in planned
+            t.name: (early and early.reading(t, opts[t.name]))
+            or pool.submit(_read_target, desired, clients[t.name], t, opts[t.name], counter)
+            for t in planned
         }
         lives = {name: future.result() for name, future in readings.items()}
     for target in planned:
@@ -137,14 +256,14 @@ def make_plan(
     )
 
 
+def _early_client(early: EarlyReads | None, target: Target) -> Any | None:
+    return early.client(target) if early is not None else None
+
+
 def _read_target(
     desired: DesiredState, client: Any, target: Target, options: PlanOptions, counter: CallCounter | None
 ) -> LiveState:
-    wanted: dict[str, set[str]] = {}
-    specs: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for res in desired.for_target(target.name):
-        wanted.setdefault(res.kind, set()).add(res.name)
-        specs.setdefault(res.kind, {})[res.name] = res.spec
+    wanted, specs = _wanted(desired, target)
     return read_live(
         client,
         wanted=wanted,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import botocore.session
 from botocore.loaders import create_loader
@@ -17,8 +20,30 @@ from botocore.model import OperationModel, ServiceModel
 
 SERVICE = "imagebuilder"
 
+T = TypeVar("T")
 
-@functools.lru_cache(maxsize=1)
+
+def _once(load: Callable[[], T]) -> Callable[[], T]:
+    """Cache what `load` returns, computed once even when many threads ask for it first.
+
+    `functools.cache` lets every thread that arrives before the first answer compute its own: a
+    plan's hundred readers would each parse botocore's model files, which takes seconds of CPU.
+    """
+    lock = threading.Lock()
+    box: list[T] = []
+
+    @functools.wraps(load)
+    def cached() -> T:
+        if not box:
+            with lock:
+                if not box:
+                    box.append(load())
+        return box[0]
+
+    return cached
+
+
+@_once
 def service_model() -> ServiceModel:
     """The `imagebuilder` service model that the installed botocore ships."""
     return botocore.session.get_session().get_service_model(SERVICE)
@@ -36,7 +61,7 @@ def input_members(operation: str) -> frozenset[str]:
     return frozenset(shape.members) if shape is not None else frozenset()
 
 
-@functools.cache
+@_once
 def partition_regions() -> dict[str, frozenset[str]]:
     """The regions of each AWS partition (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, ...), as
     botocore's endpoint data lists them."""
@@ -44,7 +69,7 @@ def partition_regions() -> dict[str, frozenset[str]]:
     return {p["partition"]: frozenset(p.get("regions", {})) for p in data["partitions"]}
 
 
-@functools.cache
+@_once
 def _region_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     data = create_loader().load_data("endpoints")
     return tuple((p["partition"], re.compile(p["regionRegex"])) for p in data["partitions"] if p.get("regionRegex"))

@@ -200,3 +200,47 @@ def test_missed_fires_are_caught_up_in_order_at_most_100_per_call() -> None:
             (first + dt.timedelta(minutes=m)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             for m in range(due)
         ]
+
+
+def test_reads_do_not_rescan_schedules_until_something_can_fire(sb: RunningSandbox, ib: Any) -> None:
+    """Every call brings schedules up to the clock, but a read between fires looks at no pipeline:
+    the schedule hook runs again only once the earliest `dateNextRun` has come, or after a write.
+    Scanning every pipeline on every call made a 10,000-resource plan quadratic in the sandbox."""
+    backend = sb.sandbox.backend
+    runs: list[float] = []
+    position = next(i for i, tick in enumerate(backend.ticks) if tick.__name__ == "tick_schedules")
+    real = backend.ticks[position]
+
+    def tick_schedules(req: Any) -> Any:
+        runs.append(req.now.timestamp())
+        return real(req)
+
+    backend.ticks[position] = tick_schedules
+    stack = recipe_stack(ib)
+    arn = create_pipeline(ib, stack, {"scheduleExpression": "cron(0 * * * ? *)",
+                                      "pipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY"})
+    runs.clear()
+    for _ in range(20):
+        ib.get_image_pipeline(imagePipelineArn=arn)
+    assert len(runs) == 1  # the first read after the write; the other nineteen skip it
+
+    first = dt.datetime.fromisoformat(
+        ib.get_image_pipeline(imagePipelineArn=arn)["imagePipeline"]["dateNextRun"].replace("Z", "+00:00"))
+    advance(sb, (first - clock_now(sb)).total_seconds() / 60 + 1)
+    runs.clear()
+    assert [r["buildType"] for r in pipeline_images(ib, arn)] == ["SCHEDULED"]  # it still fires on time
+    assert len(runs) == 1
+
+    runs.clear()
+    ib.update_image_pipeline(imagePipelineArn=arn, imageRecipeArn=stack["recipe"],
+                             infrastructureConfigurationArn=stack["infra"],
+                             schedule={"scheduleExpression": "cron(30 * * * ? *)",
+                                       "pipelineExecutionStartCondition": "EXPRESSION_MATCH_ONLY"})
+    ib.get_image_pipeline(imagePipelineArn=arn)
+    ib.get_image_pipeline(imagePipelineArn=arn)
+    assert len(runs) == 1  # the first read after the write looks again (nothing was due before it)
+    moved = dt.datetime.fromisoformat(
+        ib.get_image_pipeline(imagePipelineArn=arn)["imagePipeline"]["dateNextRun"].replace("Z", "+00:00"))
+    assert moved.minute == 30
+    advance(sb, (moved - clock_now(sb)).total_seconds() / 60 + 1)
+    assert [r["buildType"] for r in pipeline_images(ib, arn)] == ["SCHEDULED", "SCHEDULED"]

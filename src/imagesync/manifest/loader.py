@@ -61,6 +61,18 @@ def load(root: str | os.PathLike[str], *, region: str | None = None) -> DesiredS
     return state
 
 
+def load_project(root: str | os.PathLike[str], *, region: str | None = None) -> Project | None:
+    """The project file alone (its name and targets), or None when it has any problem: `load`
+    reports those. Cheap, so reading live state can start while the manifests load."""
+    problems = Problems()
+    loader = _Loader(Path(root), problems, region)
+    if not loader.root.is_dir():
+        return None
+    loader.real_root = loader.root.resolve()
+    project = loader._project()
+    return None if problems else project
+
+
 class _Loader:
     def __init__(self, root: Path, problems: Problems, region: str | None = None) -> None:
         self.region = region

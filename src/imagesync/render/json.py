@@ -14,10 +14,12 @@ from imagesync.render.mask import mask_diff_value, mask_document
 
 
 def render_plan(plan: Plan) -> str:
-    """The plan as indented JSON with a trailing newline; sensitive values read "(sensitive)".
+    """The plan as JSON with a trailing newline; sensitive values read "(sensitive)".
 
-    The same text as `json.dumps(plan_document(plan), indent=2)`, written one change at a time,
-    so a plan of thousands of changes never holds all their JSON data at once.
+    The document is indented, except that each resource change is written on one line of its own:
+    json's C encoder writes only unindented JSON, and indenting every change in Python took most of
+    the time of rendering a large plan. Changes are written one at a time, so a plan of thousands
+    of changes never holds all their JSON data at once.
     """
     marks = {key: f"\x00{key}:{uuid.uuid4().hex}\x00" for key in _CHANGE_LISTS}
     lists = {
@@ -46,10 +48,10 @@ def _nothing(_change: ResourceChange) -> dict[str, Any]:
 
 
 def _json_list(changes: list[ResourceChange]) -> str:
-    """A top-level member's list of changes as `json.dumps(..., indent=2)` writes it there."""
+    """A top-level member's list of changes, one change per line, indented as the list's members."""
     if not changes:
         return "[]"
-    items = ("    " + json.dumps(_masked(c), indent=2, sort_keys=False).replace("\n", "\n    ") for c in changes)
+    items = ("    " + json.dumps(_masked(c), sort_keys=False) for c in changes)
     return "[\n" + ",\n".join(items) + "\n  ]"
 
 

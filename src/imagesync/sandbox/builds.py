@@ -32,6 +32,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -337,18 +338,23 @@ class BuildOperations(Core):
 
     # --- progress on the clock ------------------------------------------------------------------
 
-    def tick_builds(self, req: Request) -> None:
-        """Move every unfinished build to the status the clock implies."""
+    def tick_builds(self, req: Request) -> float | None:
+        """Move every unfinished build to the status the clock implies. With none left to move,
+        nothing is due until the state changes (infinity); otherwise every call looks again."""
         changed = False
+        waiting = False
         for image in list(req.state["resources"].get("images", {}).values()):
             if "_build" in image and image["state"]["status"] not in FINISHED + MANAGED:
                 changed = self._advance(req.state, image, req.now) or changed
+                waiting = waiting or image["state"]["status"] not in FINISHED + MANAGED
             pending = image.get("_stateUpdate")
             if pending and pending["at"] <= _epoch(req.now):
                 self._set_state(req.state, image, pending["status"])
                 changed = True
+            waiting = waiting or bool(image.get("_stateUpdate"))
         if changed:
             req.state[TOUCHED] = True
+        return None if waiting else math.inf
 
     def _status_at(self, image: Record, when: float) -> str:
         build = image["_build"]
@@ -460,9 +466,11 @@ class BuildOperations(Core):
                 fields["dateNextRun"] = iso(following)
         return fields
 
-    def tick_schedules(self, req: Request) -> None:
-        """Fire every ENABLED pipeline whose `dateNextRun` has passed, in order, up to the cap."""
+    def tick_schedules(self, req: Request) -> float:
+        """Fire every ENABLED pipeline whose `dateNextRun` has passed, in order, up to the cap.
+        Returns the earliest `dateNextRun` left: nothing fires before it."""
         changed = False
+        due = math.inf
         for pipeline in list(req.state["resources"].get("imagePipelines", {}).values()):
             schedule = pipeline.get("schedule") or {}
             if not pipeline.get("dateNextRun") or not schedule.get("scheduleExpression"):
@@ -489,8 +497,11 @@ class BuildOperations(Core):
                 pipeline["dateNextRun"] = iso(following) if following else None
                 if not pipeline["dateNextRun"]:
                     pipeline.pop("dateNextRun")
+            if pipeline.get("dateNextRun") and pipeline.get("status") == "ENABLED":
+                due = min(due, _epoch(_parse_iso(pipeline["dateNextRun"])))
         if changed:
             req.state[TOUCHED] = True
+        return due
 
     def _fire(self, req: Request, pipeline: Record, when: dt.datetime) -> None:
         ref = parse_arn(pipeline["arn"], "imagePipelineArn")

@@ -35,6 +35,7 @@ from imagesync.sandbox.clock import Clock
 from imagesync.sandbox.errors import SandboxError, not_implemented
 from imagesync.sandbox.index import Table
 from imagesync.sandbox.model import service_model
+from imagesync.sandbox.store import TOUCHED
 from imagesync.service_model import region_partition
 
 ACCOUNT = "123456789012"
@@ -352,7 +353,13 @@ class Core:
         self.catalog = catalog.for_files(self.settings.catalog_files)
         # `tick_*` methods bring time-driven state (builds, schedules, lifecycle rules) up to the
         # clock before every call, in name order, so what a call sees is what that time implies.
+        # A tick may return the time (epoch seconds) before which it has nothing to do; it is not
+        # run again before then unless the state changes under it (a write, another tick's work, a
+        # state file read afresh). Scanning every pipeline on every call made reads quadratic.
         self.ticks = [getattr(self, attr) for attr in sorted(dir(self)) if attr.startswith("tick_")]
+        self._quiet: dict[str, float] = {}
+        self._quiet_for: object | None = None  # the state the marks were taken on
+        self._wrote = False  # the last call was a write: the marks may be stale
         self.account = account
         self.handlers: dict[str, Callable[[Request], Record]] = {}
         for attr in dir(self):
@@ -379,13 +386,26 @@ class Core:
                 if moment >= now:
                     break
                 req.now = moment
-                for tick in self.ticks:
-                    tick(req)
+                self._tick(req)
         req.now = now
-        for tick in self.ticks:
-            tick(req)
+        self._tick(req)
         if req.state.get("ticked") != now.timestamp():
             req.state["ticked"] = now.timestamp()
+
+    def _tick(self, req: Request) -> None:
+        moment = req.now.timestamp()
+        for tick in self.ticks:
+            name = tick.__name__
+            if moment < self._quiet.get(name, -math.inf):
+                continue
+            touched = req.state.pop(TOUCHED, False)
+            quiet = tick(req)
+            if req.state.get(TOUCHED):
+                self._quiet.clear()  # it changed something: every tick looks again
+            if touched:
+                req.state[TOUCHED] = True
+            if quiet is not None:
+                self._quiet[name] = quiet
 
     def supports(self, operation: str) -> bool:
         return operation in self.handlers
@@ -398,6 +418,9 @@ class Core:
             raise not_implemented(operation)
         req = Request(state, region, operation, params, account or self.account)
         now = self.clock.now(state)
+        if state is not self._quiet_for or self._wrote:
+            self._quiet, self._quiet_for = {}, state
+        self._wrote = not operation.startswith(("Get", "List"))
         self._catch_up(req, now)
         req.now = now
         token = params.get("clientToken")
