@@ -4,7 +4,8 @@ For each estate size, against one sandbox (`imagesync sandbox serve --latency-ms
 - apply of the whole estate (wall, client CPU);
 - imagesync's no-op plan (wall, client CPU, peak memory as VmHWM, API calls);
 - a Terraform-style refresh of the same resources: one Get per resource, parallelism 10, which
-  is what the AWS provider does on plan (wall, calls);
+  is what the AWS provider does on plan (wall, calls), and the CPU botocore spends per call in
+  it, which bounds how little client CPU a plan of that many calls can take;
 - the latency floor of imagesync's call graph: the longest chain of calls that must follow one
   another (a kind's list pages, then a read), at L per call, with unlimited concurrency;
 and prints the ratios. The estate is the one benchmarks/plan_noop.py generates (groups of a
@@ -68,8 +69,10 @@ def stats(endpoint: str) -> dict[str, int]:
         return dict(json.load(resp)["operations"])
 
 
-def terraform_refresh(endpoint: str, parallelism: int = 10) -> tuple[float, int]:
-    """One Get per resource, `parallelism` at a time, the way the AWS provider refreshes state."""
+def terraform_refresh(endpoint: str, parallelism: int = 10) -> tuple[float, int, float]:
+    """One Get per resource, `parallelism` at a time, the way the AWS provider refreshes state.
+    Returns the wall time, the calls, and the CPU this process spent in them (botocore's own
+    cost of a call, the part of a plan's client CPU no change to imagesync can remove)."""
     client = boto3.client(
         "imagebuilder", endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id="111111111111", aws_secret_access_key="x",
@@ -95,10 +98,10 @@ def terraform_refresh(endpoint: str, parallelism: int = 10) -> tuple[float, int]
             if not page.get("nextToken"):
                 break
             params["nextToken"] = page["nextToken"]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         list(pool.map(lambda g: getattr(client, g[0])(**{g[1]: g[2]}), gets))
-    return time.monotonic() - started, len(gets)
+    return time.monotonic() - started, len(gets), time.process_time() - cpu
 
 
 def run(resources: int, latency_ms: float, work: Path) -> dict[str, Any]:
@@ -125,7 +128,7 @@ def run(resources: int, latency_ms: float, work: Path) -> dict[str, Any]:
         if planned.returncode != 0:
             raise SystemExit(f"plan failed: {planned.stderr[-2000:]}")
         after = stats(endpoint)
-        tf_wall, tf_calls = terraform_refresh(endpoint)
+        tf_wall, tf_calls, tf_cpu = terraform_refresh(endpoint)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -149,6 +152,7 @@ def run(resources: int, latency_ms: float, work: Path) -> dict[str, Any]:
         "plan_changes": sum(v for k, v in changes.items() if k != "drift"),
         "terraform_wall": tf_wall,
         "terraform_calls": tf_calls,
+        "call_cpu": tf_cpu / max(1, tf_calls),
         "floor": floor,
     }
 
@@ -163,6 +167,11 @@ def report(r: dict[str, Any]) -> None:
     tf_calls = r["terraform_calls"]
     print(f"  terraform-style refresh    {r['terraform_wall']:7.2f} s wall  ({tf_calls} Gets, parallelism 10)")
     print(f"  latency floor              {r['floor']:7.2f} s")
+    botocore_cpu = r["call_cpu"] * r["plan_calls"]
+    print(
+        f"  botocore CPU per call      {r['call_cpu'] * 1000:7.2f} ms  (the plan's {r['plan_calls']} calls:"
+        f" {botocore_cpu:.2f} s of its client CPU)"
+    )
     if r["terraform_wall"] > 0:
         print(f"  plan / terraform refresh   {r['plan_wall'] / r['terraform_wall']:7.2f}x wall")
     floor_calls = r["calls_floor"]
