@@ -76,3 +76,35 @@ def test_without_sandbox_the_configured_endpoint_is_used(tmp_path: Path) -> None
     assert planned.returncode == 1
     assert "Traceback" not in planned.stderr
     assert "error:" in planned.stderr
+
+
+def test_a_failed_plan_is_saved_as_a_failure_that_apply_refuses(tmp_path: Path) -> None:
+    """`plan --out` on bad manifests still writes the plan file, recording the error (so it can be
+    rendered and commented on); it validates as a plan, and apply refuses it without any call."""
+    import jsonschema
+
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    (root / "m.yaml").write_text(
+        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
+        "spec: {instanceProfileName: 7}\n"
+    )
+    saved = tmp_path / "plan.json"
+    state = tmp_path / "sandbox.json"
+    planned = run(["plan", str(root), "--sandbox", str(state), "--out", str(saved)], tmp_path)
+    assert planned.returncode == 1
+    assert "m.yaml:4:8: error: spec.instanceProfileName" in planned.stderr
+    document = json.loads(saved.read_text())
+    schema = json.loads((Path(__file__).parents[1] / "schemas" / "plan.json").read_text())
+    jsonschema.validate(document, schema)
+    assert document["project"] == "shop"
+    assert document["options"]["targets"] == ["dev"]
+    assert "m.yaml:4:8: error: spec.instanceProfileName" in document["failure"]["message"]
+    assert document["errored"] is True and document["applyable"] is False
+    assert document["resource_changes"] == []
+
+    applied = run(["apply", str(saved), "--sandbox", str(state)], tmp_path)
+    assert applied.returncode == 1
+    assert "this plan failed, so there is nothing to apply" in applied.stderr
+    assert "Traceback" not in applied.stderr

@@ -109,6 +109,10 @@ def read_saved_plan(path: str | os.PathLike[str]) -> dict[str, object]:
         raise UserError(f"{path}:{exc.lineno}:{exc.colno}: not a saved imagesync plan: {exc.msg}") from exc
     if not isinstance(saved, dict) or saved.get("format_version") != FORMAT_VERSION or "manifest_root" not in saved:
         raise UserError(f"{path}: not a saved imagesync plan (format_version {FORMAT_VERSION} expected)")
+    failure = saved.get("failure")
+    if failure is not None:
+        message = failure.get("message") if isinstance(failure, dict) else failure
+        raise UserError(f"{path}: this plan failed, so there is nothing to apply; run plan again. It failed: {message}")
     return saved
 
 

@@ -365,8 +365,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from imagesync.render import text as render_text
 
     options, source = _connect_options(args, args.dir)
-    with _connect(options) as connector:
-        plan, _ = api.plan(source, connector, _plan_options(args))
+    try:
+        with _connect(options) as connector:
+            plan, _ = api.plan(source, connector, _plan_options(args))
+    except ImagesyncError as err:
+        if args.out:  # the failure is saved too, so that it can be rendered and commented on
+            _write_file(args.out, render_json.render_plan(_failed_plan(args, source, err)))
+        raise
     rendered = render_json.render_plan(plan) if args.format == "json" or args.out else ""  # once, for both
     if args.out and not plan.errored:  # an errored plan can never be applied: nothing to save
         _write_file(args.out, rendered)
@@ -517,6 +522,30 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     else:
         print(f"released {args.lock_id} (held by {info.who}, pid {info.pid}, {info.operation} since {info.created})")
     return 0
+
+
+def _failed_plan(args: argparse.Namespace, source: str, err: ImagesyncError) -> Any:
+    """The record of a plan that failed with `err`, saved by `plan --out`: no changes, never applyable."""
+    from imagesync import __version__
+    from imagesync.manifest.loader import load_project
+    from imagesync.manifest.problems import ManifestError
+    from imagesync.plan_model import Plan
+    from imagesync.planner import portable_root
+
+    message = "\n".join(str(p) for p in err.problems) if isinstance(err, ManifestError) else str(err)
+    project = load_project(source) if os.path.isdir(source) else None
+    return Plan.failed(
+        message,
+        project=project.name if project is not None else "",
+        imagesync_version=__version__,
+        manifest_root=portable_root(source),
+        options={
+            "prune": args.prune,
+            "allow_empty": args.allow_empty,
+            "refresh_only": args.refresh_only,
+            "targets": list(args.target) or ([t.name for t in project.targets] if project is not None else []),
+        },
+    )
 
 
 def _write_file(path: str, text: str) -> None:

@@ -244,6 +244,25 @@ class Plan:
     # Random per plan: clientTokens derive from it, so retries within an apply reuse their token
     # while a later plan (which re-reads live state first) never replays an old request.
     plan_id: str = ""
+    project: str = ""
+    # Why planning failed (bad manifests, an API error), for a plan saved only to report that:
+    # it has no targets' changes and can never be applied.
+    failure: str | None = None
+
+    @classmethod
+    def failed(
+        cls, message: str, *, project: str, imagesync_version: str, manifest_root: str, options: Mapping[str, Any]
+    ) -> Plan:
+        """The record of a plan that could not be made: rendered and commented like any plan."""
+        return cls(
+            targets=(),
+            imagesync_version=imagesync_version,
+            manifest_digest="",
+            manifest_root=manifest_root,
+            options=options,
+            project=project,
+            failure=message,
+        )
 
     def summary(self) -> dict[str, int]:
         counts = {PUBLISH: 0, CREATE: 0, UPDATE: 0, DELETE: 0}
@@ -272,7 +291,7 @@ class Plan:
 
     @property
     def errored(self) -> bool:
-        return bool(self.conflicts)
+        return bool(self.conflicts) or self.failure is not None
 
     @property
     def refresh_only(self) -> bool:
@@ -298,6 +317,8 @@ class Plan:
         return {
             "format_version": FORMAT_VERSION,
             "plan_id": self.plan_id,
+            "project": self.project,
+            "failure": None if self.failure is None else {"message": self.failure},
             "imagesync_version": self.imagesync_version,
             "manifest_digest": self.manifest_digest,
             "changes_digest": self.changes_digest(),

@@ -243,6 +243,7 @@ def make_plan(
         targets.append(target_plan)
     return Plan(
         targets=tuple(targets),
+        project=desired.project.name,
         plan_id=uuid.uuid4().hex,
         imagesync_version=__version__,
         manifest_digest=desired.digest,
