@@ -14,7 +14,7 @@ from support import REGION, make_client, moto_s3_server, s3_client
 
 @pytest.fixture(autouse=True)
 def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reaches real AWS: fake credentials, and no profile or endpoint from the host."""
+    """No test reaches real AWS: fake credentials, and no profile, endpoint or CI summary from the host."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -24,6 +24,8 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_IMAGEBUILDER",
         "AWS_ENDPOINT_URL_S3",
+        # A CI job's own summary, which `plan` appends to: no test writes the host's.
+        "GITHUB_STEP_SUMMARY",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, so any use of it fails
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **(extra_env or {}),
         # Every AWS endpoint but the sandbox points nowhere, and there are no credentials or region:
         # a single call outside the sandbox (an STS lookup of the account, say) would fail the run.
         "AWS_ENDPOINT_URL": CLOSED,
@@ -108,3 +109,49 @@ def test_a_failed_plan_is_saved_as_a_failure_that_apply_refuses(tmp_path: Path) 
     assert applied.returncode == 1
     assert "this plan failed, so there is nothing to apply" in applied.stderr
     assert "Traceback" not in applied.stderr
+
+
+def test_the_markdown_plan_renders_the_same_from_plan_render_and_the_step_summary(tmp_path: Path) -> None:
+    """`plan --format markdown`, `render` of the plan it saved, and the job summary GitHub Actions
+    shows are the same bytes: the markdown is made from the saved document alone."""
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    (root / "m.yaml").write_text(
+        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
+        "spec: {instanceProfileName: builder}\n"
+    )
+    state, saved, summary = tmp_path / "sandbox.json", tmp_path / "plan.json", tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    env_summary = {"GITHUB_STEP_SUMMARY": str(summary)}
+    planned = run(["plan", str(root), "--sandbox", str(state), "--format", "markdown", "--out", str(saved)],
+                  tmp_path, env_summary)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.startswith("<!-- imagesync:plan project=shop targets=dev -->\n")
+    assert "1 to create" in planned.stdout
+    rendered = run(["render", str(saved)], tmp_path)
+    assert rendered.returncode == 0 and rendered.stdout == planned.stdout
+    assert summary.read_text() == "earlier step\n" + planned.stdout  # appended, as GitHub expects
+    short = run(["render", str(saved), "--max-chars", "200"], tmp_path)
+    assert short.returncode == 0 and len(short.stdout) <= 200
+
+
+def test_render_shows_a_failed_plan_and_refuses_what_is_not_a_plan(tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    (root / "m.yaml").write_text("apiVersion: imagesync/v1\nkind: Nope\nmetadata: {name: build}\nspec: {}\n")
+    saved, summary = tmp_path / "plan.json", tmp_path / "summary.md"
+    planned = run(["plan", str(root), "--sandbox", str(tmp_path / "s.json"), "--out", str(saved)], tmp_path,
+                  {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert planned.returncode == 1
+    rendered = run(["render", str(saved)], tmp_path)
+    assert rendered.returncode == 0
+    assert "failed" in rendered.stdout and "unknown kind 'Nope'" in rendered.stdout
+    assert summary.read_text() == rendered.stdout  # the job summary says why the plan failed
+
+    (tmp_path / "junk.json").write_text("{not json")
+    junk = run(["render", str(tmp_path / "junk.json")], tmp_path)
+    assert junk.returncode == 1
+    assert f"{tmp_path / 'junk.json'}:1:2: not a saved imagesync plan" in junk.stderr
+    assert "Traceback" not in junk.stderr

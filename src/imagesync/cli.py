@@ -127,9 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="reads of live state in flight per target (default: 32); every target is read at once",
     )
 
+    # Every markdown output has the same budget: a GitHub comment holds 65,536 characters.
+    markdown = _Parser(add_help=False)
+    markdown.add_argument(
+        "--max-chars",
+        type=_positive_int,
+        default=65_536,
+        metavar="N",
+        help="most characters of markdown output (default: 65536, GitHub's comment limit); details are cut "
+        "from the largest down to fit",
+    )
+    markdown.add_argument(
+        "--details-url", metavar="URL", help="where the full plan is (a CI artefact, say), linked when details are cut"
+    )
+
     plan = commands.add_parser(
         "plan",
-        parents=[connect, pruning],
+        parents=[connect, pruning, markdown],
         help="show what apply would change, including the versions it would publish",
         description="Diff the manifests in DIR against live Image Builder state and show every change. "
         "Exit codes: 0 no changes (or changes, without --detailed-exitcode), 1 errors (bad manifests, a wrong "
@@ -137,8 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh-only: drift found), 130/143 interrupted by SIGINT/SIGTERM.",
     )
     plan.add_argument("dir", nargs="?", default=".", metavar="DIR", help="manifest directory (default: .)")
-    plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for a later 'imagesync apply FILE'")
-    plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    plan.add_argument(
+        "--out",
+        metavar="FILE",
+        help="save the plan (JSON) for a later 'imagesync apply FILE'; a plan that fails is saved too, as a "
+        "record of the failure that 'render' and 'comment' show and 'apply' refuses",
+    )
+    plan.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="output format (default: text); markdown is the pull-request comment; with $GITHUB_STEP_SUMMARY "
+        "set, the markdown plan is also appended there",
+    )
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -146,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--refresh-only", action="store_true", help="report drift only; plan no changes")
     plan.set_defaults(handler=_cmd_plan)
+
+    render = commands.add_parser(
+        "render",
+        parents=[verbosity, markdown],
+        help="show a plan saved with 'plan --out' (failed plans included)",
+        description="Render a saved plan without contacting AWS: markdown (the pull-request comment) or its JSON.",
+    )
+    render.add_argument("planfile", metavar="PLANFILE", help="a plan saved with 'imagesync plan --out'")
+    render.add_argument(
+        "--format", choices=("markdown", "json"), default="markdown", help="output format (default: markdown)"
+    )
+    render.set_defaults(handler=_cmd_render)
 
     apply = commands.add_parser(
         "apply",
@@ -369,14 +406,26 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         with _connect(options) as connector:
             plan, _ = api.plan(source, connector, _plan_options(args))
     except ImagesyncError as err:
-        if args.out:  # the failure is saved too, so that it can be rendered and commented on
-            _write_file(args.out, render_json.render_plan(_failed_plan(args, source, err)))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if args.out or summary:  # the failure is saved too, so that it can be rendered and commented on
+            failed = render_json.render_plan(_failed_plan(args, source, err))
+            if args.out:
+                _write_file(args.out, failed)
+            if summary:
+                _step_summary(summary, _markdown(args, failed))
         raise
-    rendered = render_json.render_plan(plan) if args.format == "json" or args.out else ""  # once, for both
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    wants_json = args.format in ("json", "markdown") or args.out or summary
+    rendered = render_json.render_plan(plan) if wants_json else ""  # once, for every use
     if args.out and not plan.errored:  # an errored plan can never be applied: nothing to save
         _write_file(args.out, rendered)
+    markdown = _markdown(args, rendered) if args.format == "markdown" or summary else ""
+    if summary:
+        _step_summary(summary, markdown)
     if args.format == "json":
         sys.stdout.write(rendered)
+    elif args.format == "markdown":
+        sys.stdout.write(markdown)
     else:
         sys.stdout.write(render_text.render_plan(plan, color=sys.stdout.isatty()))
         if args.out and plan.applyable:
@@ -522,6 +571,50 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     else:
         print(f"released {args.lock_id} (held by {info.who}, pid {info.pid}, {info.operation} since {info.created})")
     return 0
+
+
+def _markdown(args: argparse.Namespace, rendered_json: str) -> str:
+    from imagesync.render.markdown import render_markdown
+
+    return render_markdown(json.loads(rendered_json), max_chars=args.max_chars, details_url=args.details_url)
+
+
+def _step_summary(path: str, markdown: str) -> None:
+    """Append the markdown plan to the job summary GitHub Actions shows ($GITHUB_STEP_SUMMARY)."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(markdown)
+    except OSError as exc:
+        raise _Usage(f"cannot write the step summary {path}: {exc.strerror or exc}") from exc
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    document = _read_plan_document(args.planfile)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        from imagesync.render.markdown import render_markdown
+
+        sys.stdout.write(render_markdown(document, max_chars=args.max_chars, details_url=args.details_url))
+    return 0
+
+
+def _read_plan_document(path: str) -> dict[str, Any]:
+    """A saved plan as JSON data, failed plans included (which `apply` refuses, but which are shown)."""
+    from imagesync.plan_model import FORMAT_VERSION
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+    except OSError as exc:
+        raise _Usage(f"cannot read plan file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise _Usage(f"{path}: not a saved imagesync plan: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise _Usage(f"{path}:{exc.lineno}:{exc.colno}: not a saved imagesync plan: {exc.msg}") from exc
+    if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
+        raise _Usage(f"{path}: not a saved imagesync plan (format_version {FORMAT_VERSION} expected)")
+    return document
 
 
 def _failed_plan(args: argparse.Namespace, source: str, err: ImagesyncError) -> Any:
