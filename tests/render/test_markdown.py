@@ -11,6 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -440,3 +444,53 @@ def test_several_targets_are_named_in_tables() -> None:
 )
 def test_bump_kind(previous: str | None, following: str, kind: str) -> None:
     assert bump_kind(previous, following) == kind
+
+
+# --- through the CLI: a saved plan file -----------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imagesync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=180,
+    )
+
+
+def test_a_plan_file_and_a_fresh_plan_render_the_same(tmp_path: Path) -> None:
+    """Two separate `plan` runs (different plan ids) of the examples: one saved with --out, one
+    printed as JSON; their markdown is byte-identical, balanced and within the limit."""
+    shutil.copytree(EXAMPLES, tmp_path / "manifests")
+    saved = _cli(["plan", "manifests", "--sandbox", "state.json", "--out", "plan.json"], tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    printed = _cli(["plan", "manifests", "--sandbox", "state.json", "--format", "json"], tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    from_file = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
+    fresh = json.loads(printed.stdout)
+    assert from_file["plan_id"] != fresh["plan_id"]
+    out = render_markdown(from_file)
+    assert out == render_markdown(fresh)
+    assert_balanced(out)
+    assert out.splitlines()[0] == marker(from_file["project"], plan_targets(from_file))
+    assert f"## imagesync plan: {from_file['project']}" in out
+    assert out.count("<details>") == sum(
+        1 for c in from_file["resource_changes"] if c["change"]["actions"] != ["no-op"]
+    )
+
+
+def test_a_saved_failed_plan_renders_its_failure(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "manifests")
+    (tmp_path / "manifests" / "broken.yaml").write_text("apiVersion: imagesync/v1\nkind: Component\nmetadata: {}\n")
+    saved = _cli(["plan", "manifests", "--sandbox", "state.json", "--out", "plan.json"], tmp_path)
+    assert saved.returncode == 1
+    document = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
+    assert document["failure"]
+    out = render_markdown(document)
+    assert "**The plan failed; nothing can be applied.**" in out
+    assert "broken.yaml" in out
+    assert_balanced(out)

@@ -104,10 +104,10 @@ class _View:
                 names.append(str(entry.get("target")))
         self.target_names = names
         self.multi_target = len(names) > 1
-        reverting = {str(c.get("address")) for c in self.pending if _reverts_drift(c)}
-        self.reverted = [d for d in self.drift if str(d.get("address")) in self.by_address] + [
-            c for c in self.pending if str(c.get("address")) in reverting - {str(d.get("address")) for d in self.drift}
-        ]
+        # Drift the plan reverts: a drifted resource the plan changes, or a change whose reason says so.
+        drifted = {str(d.get("address")) for d in self.drift}
+        self.reverted = [d for d in self.drift if str(d.get("address")) in self.by_address]
+        self.reverted += [c for c in self.pending if _reverts_drift(c) and str(c.get("address")) not in drifted]
         self.reverted_addresses = {str(d.get("address")) for d in self.reverted}
 
     def target_info(self, name: str) -> Mapping[str, Any]:
@@ -541,7 +541,9 @@ def _fit_tables(
     def attempt(rows: int) -> str:
         return _join([*_head(view, top, rows), *note])
 
-    low, high = 0, max(len(view.changes), len(view.drift), len(view.errors), len(view.target_names), 1) + 1
+    warnings = sum(len(t.get("warnings") or []) for t in view.targets)
+    lines = len((view.failure or "").splitlines())
+    low, high = 0, max(len(view.changes), len(view.drift), len(view.errors), len(view.target_names), warnings, lines)
     if len(attempt(low)) > max_chars:
         return None
     while low < high:  # the largest row count that fits: sizes grow with it
