@@ -124,7 +124,11 @@ def comment_plan(
 ) -> Outcome:
     """Render the plan document and post it as the project's and target set's one comment."""
     mark = marker(str(document.get("project") or ""), plan_targets(document))
-    body = render_markdown(document, max_chars=max_chars, details_url=details_url)
+    # Posted without the final newline, which the APIs drop anyway, so it never counts against the limit.
+    body = render_markdown(document, max_chars=max_chars, details_url=details_url).rstrip("\n")
+    if len(body) > max_chars:
+        raise ReviewApiError(f"the plan comment was not posted: it renders to {len(body)} characters, "
+                             f"more than the {max_chars} allowed")
     try:
         outcome = post_comment(forge, body, mark, minimize_outdated=minimize_outdated)
     except PartlyPosted:
