@@ -307,3 +307,14 @@ def test_a_malformed_pull_request_is_refused(write_plan: WritePlan, tmp_path: Pa
                        {"GITHUB_TOKEN": GITHUB_TOKEN}, tmp_path)
     assert done.returncode == 1
     assert "expected OWNER/REPO#NUMBER" in done.stderr
+
+
+def test_a_rate_limit_asking_for_too_long_a_wait_is_given_up_at_once(
+    github: FakeGitHub, write_plan: WritePlan, tmp_path: Path
+) -> None:
+    github.fail("POST", r"/repos/acme/images/issues/12/comments", 429, times=1, headers={"Retry-After": "3600"},
+                body={"message": "API rate limit exceeded"})
+    code, out, err = comment(github, write_plan(plan_of(publish())), tmp_path)
+    assert code == 1
+    assert "429 Too Many Requests: API rate limit exceeded" in err and "asks to wait 3600 s" in err
+    assert github.calls.count(("POST", "/repos/acme/images/issues/12/comments")) == 1
