@@ -243,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "imagesync.yaml)",
     )
     unlock.set_defaults(handler=_cmd_unlock)
+    _add_comment_parser(commands, verbosity)
 
     sandbox = commands.add_parser("sandbox", help="the embedded Image Builder emulation")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -547,6 +548,96 @@ def _print_interrupted(signum: int, outcomes: Sequence[Any], left: Sequence[Any]
     for o in outcomes:
         if o.status == "failed":
             print(f"error: {o.target}: {o.address}: {o.detail}", file=sys.stderr)
+
+
+def _add_comment_parser(commands: Any, verbosity: argparse.ArgumentParser) -> None:
+    comment = commands.add_parser(
+        "comment",
+        parents=[verbosity],
+        help="post a saved plan as the one sticky comment on a pull or merge request",
+        description="Render PLANFILE (from 'plan --out', a failed plan included) as markdown and keep it as one "
+        "comment per project and target set on a GitHub pull request (token: GITHUB_TOKEN, API: GITHUB_API_URL) "
+        "or a GitLab merge request (token: GITLAB_TOKEN, API: CI_API_V4_URL). Without --github or --gitlab, the "
+        "request is the one the GitHub Actions or GitLab CI run is for. The comment is created, updated in "
+        "place, or left alone when it already says the same. Exit codes: 0 posted or already up to date, 1 "
+        "not posted (or labels not set).",
+    )
+    comment.add_argument("planfile", metavar="PLANFILE", help="a plan saved with 'imagesync plan --out'")
+    where = comment.add_mutually_exclusive_group()
+    where.add_argument("--github", metavar="OWNER/REPO#N", help="comment on this GitHub pull request")
+    where.add_argument("--gitlab", metavar="GROUP/PROJECT!N", help="comment on this GitLab merge request")
+    comment.add_argument(
+        "--max-chars",
+        type=_positive_int,
+        default=65_536,  # GitHub's limit for a comment
+        metavar="N",
+        help="the longest comment to post, in characters; a longer plan is shortened (default: 65536)",
+    )
+    comment.add_argument("--details-url", metavar="URL", help="link to the full plan (a CI job log, say)")
+    comment.add_argument(
+        "--minimize-outdated",
+        action="store_true",
+        help="GitHub only: post a new comment each time the plan changes and minimize the earlier ones as outdated",
+    )
+    comment.add_argument(
+        "--labels",
+        action="store_true",
+        help="also label the request imagesync:deletes, imagesync:changes or imagesync:no-changes (no label for a "
+        "failed plan), removing imagesync's other two",
+    )
+    comment.set_defaults(handler=_cmd_comment)
+
+
+def _cmd_comment(args: argparse.Namespace) -> int:
+    from imagesync.review.client import ReviewApiError
+    from imagesync.review.post import comment_plan
+    from imagesync.review.where import forge_for
+
+    document = _read_plan_document(args.planfile)
+    forge = forge_for(args.github, args.gitlab, os.environ)
+    if args.minimize_outdated and not forge.can_minimize:
+        raise _Usage("--minimize-outdated is for GitHub: GitLab cannot minimize notes")
+    try:
+        outcome = comment_plan(
+            document,
+            forge,
+            max_chars=args.max_chars,
+            details_url=args.details_url,
+            minimize_outdated=args.minimize_outdated,
+            labels=args.labels,
+        )
+    except ReviewApiError as err:
+        raise _Usage(f"{forge.where}: {err}") from None
+    said = {"created": "created", "updated": "updated", "unchanged": "unchanged (already up to date)"}
+    line = f"{said[outcome.action]}: the plan comment on {forge.where}: {outcome.comment.url or outcome.comment.id}"
+    if outcome.minimized:
+        line += f"; minimized {outcome.minimized} outdated comment(s)"
+    if args.labels:
+        label = outcome.label or "none (the plan failed)"
+        line += f"; label {label}" + ("" if outcome.labels_changed else " (unchanged)")
+    print(line)
+    return 0
+
+
+def _read_plan_document(path: str) -> dict[str, Any]:
+    """A saved plan as JSON data, failed plans included (`api.read_saved_plan` refuses those)."""
+    from imagesync.plan_model import FORMAT_VERSION
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+    except OSError as exc:
+        raise _Usage(f"cannot read plan file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise _Usage(f"{path}: not a saved imagesync plan: not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise _Usage(f"{path}:{exc.lineno}:{exc.colno}: not a saved imagesync plan: {exc.msg}") from exc
+    if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
+        found = document.get("format_version") if isinstance(document, dict) else None
+        raise _Usage(
+            f"{path}: not a saved imagesync plan (format_version {FORMAT_VERSION} expected, found {found!r})"
+        )
+    return document
 
 
 def _cmd_unlock(args: argparse.Namespace) -> int:
