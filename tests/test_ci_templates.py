@@ -230,7 +230,9 @@ def test_the_command_check_finds_a_wrong_flag_and_reads_arrays() -> None:
     script = 'set -f\nargs=()\nargs+=(--target "$t" --no-such-flag)\nimagesync plan . --out p.json "${args[@]}" | cat\n'
     assert list(imagesync_commands(script)) == [["plan", ".", "--out", "p.json", "--target", "$t", "--no-such-flag"]]
     assert problems(["plan", ".", "--no-such-flag"]) == ["imagesync plan has no --no-such-flag"]
-    assert problems(["plan", ".", "--format", "yaml"]) == ["imagesync plan --format takes ['json', 'markdown', 'text'], not 'yaml'"]
+    assert problems(["plan", ".", "--format", "yaml"]) == [
+        "imagesync plan --format takes ['json', 'markdown', 'text'], not 'yaml'"
+    ]
     assert problems(["frobnicate", "."]) == ["unknown subcommand in imagesync frobnicate ."]
     assert problems(["plan", ".", "--format=$FORMAT", "--target", "a"]) == []
 

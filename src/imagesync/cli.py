@@ -690,24 +690,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_plan_document(path: str) -> dict[str, Any]:
-    """A saved plan as JSON data, failed plans included (which `apply` refuses, but which are shown)."""
-    from imagesync.plan_model import FORMAT_VERSION
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            document = json.load(fh)
-    except OSError as exc:
-        raise _Usage(f"cannot read plan file {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError:
-        raise _Usage(f"{path}: not a saved imagesync plan: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise _Usage(f"{path}:{exc.lineno}:{exc.colno}: not a saved imagesync plan: {exc.msg}") from exc
-    if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
-        raise _Usage(f"{path}: not a saved imagesync plan (format_version {FORMAT_VERSION} expected)")
-    return document
-
-
 def _failed_plan(args: argparse.Namespace, source: str, err: ImagesyncError) -> Any:
     """The record of a plan that failed with `err`, saved by `plan --out`: no changes, never applyable."""
     from imagesync import __version__

@@ -148,7 +148,7 @@ def test_a_post_that_keeps_failing_exits_1_naming_the_status(
 def test_a_body_over_githubs_limit_is_refused_with_422_and_the_default_limit_fits(
     github: FakeGitHub, write_plan: WritePlan, tmp_path: Path
 ) -> None:
-    plan = write_plan(failed_plan("x" * 100_000))
+    plan = write_plan(failed_plan("x" * 80_000))  # fits 100,000 characters whole: over GitHub's limit
     code, _, err = comment(github, plan, tmp_path, "--max-chars", "100000")
     assert code == 1
     assert "422 Unprocessable Entity" in err and "too long" in err
