@@ -422,7 +422,7 @@ def test_several_targets_are_named_in_tables() -> None:
         version=VersionChange("1.0.0", "1.1.0", "content changed"),
     )
     dev = TargetPlan(target="dev", region="eu-west-1", account="222222222222", changes=(dev_change,))
-    plan = dataclasses.replace(base, targets=(*base.targets, dev))
+    plan = dataclasses.replace(base, targets=(*base.targets, dev), options={**base.options, "targets": []})
     out = render_markdown(_document(plan))
     assert out.splitlines()[0] == "<!-- imagesync:plan project= targets=dev,prod-use1 -->"
     assert "| dev:Component/harden-cis | 1.0.0 → 1.1.0 | minor | content changed |" in out
@@ -494,3 +494,14 @@ def test_a_saved_failed_plan_renders_its_failure(tmp_path: Path) -> None:
     assert "**The plan failed; nothing can be applied.**" in out
     assert "broken.yaml" in out
     assert_balanced(out)
+
+
+def test_a_plan_and_a_failed_plan_of_the_same_selection_share_one_marker() -> None:
+    """`plan --target spoke` also plans the hub the spoke uses; a failed plan names no planned
+    targets at all. Both are for the selection `spoke`, so both find the same comment."""
+    planned = {"project": "p", "options": {"targets": ["spoke"]}, "targets": [{"name": "hub"}, {"name": "spoke"}]}
+    failed = {"project": "p", "options": {"targets": ["spoke"]}, "targets": []}
+    everything = {"project": "p", "options": {"targets": []}, "targets": [{"name": "hub"}, {"name": "spoke"}]}
+    assert plan_targets(planned) == plan_targets(failed) == ["spoke"]
+    assert plan_targets(everything) == ["hub", "spoke"]
+    assert marker("p", plan_targets(planned)) == "<!-- imagesync:plan project=p targets=spoke -->"

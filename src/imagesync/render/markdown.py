@@ -45,9 +45,11 @@ def marker(project: str, targets: Sequence[str]) -> str:
 
 
 def plan_targets(document: Mapping[str, Any]) -> list[str]:
-    """The target set a plan document is for: the targets planned, or those selected for a failed plan."""
-    names = [str(t["name"]) for t in document.get("targets") or []]
-    return names or [str(n) for n in (document.get("options") or {}).get("targets") or []]
+    """The target set a plan document is for: the targets selected with --target, or every target
+    planned. Targets planned only because a selected one uses them do not count, so a plan and a
+    failed plan of the same selection (which names no planned targets) share one comment."""
+    selected = [str(n) for n in (document.get("options") or {}).get("targets") or []]
+    return selected or [str(t["name"]) for t in document.get("targets") or []]
 
 
 def render_markdown(
