@@ -155,3 +155,44 @@ def test_render_shows_a_failed_plan_and_refuses_what_is_not_a_plan(tmp_path: Pat
     assert junk.returncode == 1
     assert f"{tmp_path / 'junk.json'}:1:2: not a saved imagesync plan" in junk.stderr
     assert "Traceback" not in junk.stderr
+
+
+def test_a_plan_with_errors_is_saved_shown_and_refused(tmp_path: Path) -> None:
+    """A plan with errors (here: another project's resource under the same name) exits 1 but is
+    saved like a failure, so CI can comment it; apply refuses the file."""
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    (root / "m.yaml").write_text(
+        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
+        "spec: {instanceProfileName: builder}\n"
+    )
+    state, saved = tmp_path / "sandbox.json", tmp_path / "plan.json"
+    assert run(["apply", str(root), "--sandbox", str(state), "--auto-approve"], tmp_path).returncode == 0
+    (root / "imagesync.yaml").write_text("project: other\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    planned = run(["plan", str(root), "--sandbox", str(state), "--out", str(saved)], tmp_path)
+    assert planned.returncode == 1
+    document = json.loads(saved.read_text())
+    assert document["errored"] is True and document["errors"]
+    rendered = run(["render", str(saved)], tmp_path)
+    assert rendered.returncode == 0 and document["errors"][0]["message"] in rendered.stdout
+    applied = run(["apply", str(saved), "--sandbox", str(state)], tmp_path)
+    assert applied.returncode == 1
+    assert "this plan has errors, so nothing in it can be applied" in applied.stderr
+
+
+def test_a_broken_project_file_still_names_the_comment_and_bad_budgets_are_errors(tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "imagesync.yaml").write_text("project: shop\nbogus: 1\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    saved, summary = tmp_path / "plan.json", tmp_path / "no-such-dir" / "summary.md"
+    planned = run(["plan", str(root), "--sandbox", str(tmp_path / "s.json"), "--out", str(saved)], tmp_path,
+                  {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert planned.returncode == 1
+    assert "imagesync.yaml" in planned.stderr and "bogus" in planned.stderr  # the real error, not the summary's
+    assert "warning: the plan was not written to the step summary" in planned.stderr
+    document = json.loads(saved.read_text())
+    assert (document["project"], document["options"]["targets"]) == ("shop", ["dev"])
+    tiny = run(["render", str(saved), "--max-chars", "20"], tmp_path)
+    assert tiny.returncode == 1
+    assert tiny.stderr.startswith("error: --max-chars 20:") and "Traceback" not in tiny.stderr

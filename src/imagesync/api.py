@@ -113,6 +113,9 @@ def read_saved_plan(path: str | os.PathLike[str]) -> dict[str, object]:
     if failure is not None:
         message = failure.get("message") if isinstance(failure, dict) else failure
         raise UserError(f"{path}: this plan failed, so there is nothing to apply; run plan again. It failed: {message}")
+    if saved.get("errored"):
+        errors = "; ".join(f"{e.get('address')}: {e.get('message')}" for e in _dicts(saved.get("errors")))
+        raise UserError(f"{path}: this plan has errors, so nothing in it can be applied: {errors}")
     return saved
 
 

@@ -413,16 +413,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             if args.out:
                 _write_file(args.out, failed)
             if summary:
-                _step_summary(summary, _markdown(args, failed))
+                _step_summary(summary, args, failed)
         raise
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     wants_json = args.format in ("json", "markdown") or args.out or summary
     rendered = render_json.render_plan(plan) if wants_json else ""  # once, for every use
-    if args.out and not plan.errored:  # an errored plan can never be applied: nothing to save
+    if args.out:  # an errored plan too: it is shown and commented on, and apply refuses it
         _write_file(args.out, rendered)
-    markdown = _markdown(args, rendered) if args.format == "markdown" or summary else ""
+    markdown = _markdown(args, rendered) if args.format == "markdown" else ""
     if summary:
-        _step_summary(summary, markdown)
+        _step_summary(summary, args, rendered)
     if args.format == "json":
         sys.stdout.write(rendered)
     elif args.format == "markdown":
@@ -594,6 +594,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
     from imagesync.review.where import forge_for
 
     document = _read_plan_document(args.planfile)
+    _markdown(args, json.dumps(document))  # a --max-chars too small for any plan is refused before any call
     forge = forge_for(args.github, args.gitlab, os.environ)
     if args.minimize_outdated and not forge.can_minimize:
         raise _Usage("--minimize-outdated is for GitHub: GitLab cannot minimize notes")
@@ -667,16 +668,24 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
 def _markdown(args: argparse.Namespace, rendered_json: str) -> str:
     from imagesync.render.markdown import render_markdown
 
-    return render_markdown(json.loads(rendered_json), max_chars=args.max_chars, details_url=args.details_url)
-
-
-def _step_summary(path: str, markdown: str) -> None:
-    """Append the markdown plan to the job summary GitHub Actions shows ($GITHUB_STEP_SUMMARY)."""
     try:
+        return render_markdown(json.loads(rendered_json), max_chars=args.max_chars, details_url=args.details_url)
+    except ValueError as exc:  # a budget too small for even the summary line
+        raise _Usage(f"--max-chars {args.max_chars}: {exc}") from None
+
+
+def _step_summary(path: str, args: argparse.Namespace, rendered_json: str) -> None:
+    """Append the markdown plan to the job summary GitHub Actions shows ($GITHUB_STEP_SUMMARY).
+
+    A summary that cannot be written is a warning: the plan itself (or the error it failed with)
+    is what the run must report."""
+    try:
+        markdown = _markdown(args, rendered_json)
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(markdown)
-    except OSError as exc:
-        raise _Usage(f"cannot write the step summary {path}: {exc.strerror or exc}") from exc
+    except (OSError, _Usage) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"warning: the plan was not written to the step summary {path}: {reason}", file=sys.stderr)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -684,9 +693,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
-        from imagesync.render.markdown import render_markdown
-
-        sys.stdout.write(render_markdown(document, max_chars=args.max_chars, details_url=args.details_url))
+        sys.stdout.write(_markdown(args, json.dumps(document)))
     return 0
 
 
@@ -700,18 +707,39 @@ def _failed_plan(args: argparse.Namespace, source: str, err: ImagesyncError) -> 
 
     message = "\n".join(str(p) for p in err.problems) if isinstance(err, ManifestError) else str(err)
     project = load_project(source) if os.path.isdir(source) else None
+    name, targets = (project.name, [t.name for t in project.targets]) if project else _named_in(source)
     return Plan.failed(
         message,
-        project=project.name if project is not None else "",
+        project=name,
         imagesync_version=__version__,
         manifest_root=portable_root(source),
         options={
             "prune": args.prune,
             "allow_empty": args.allow_empty,
             "refresh_only": args.refresh_only,
-            "targets": list(args.target) or ([t.name for t in project.targets] if project is not None else []),
+            "targets": list(args.target) or targets,
         },
     )
+
+
+def _named_in(source: str) -> tuple[str, list[str]]:
+    """The project and target names an `imagesync.yaml` with problems still gives, best effort: a
+    failed plan's comment must be the one its fixed plan updates."""
+    import yaml
+
+    try:
+        with open(os.path.join(source, "imagesync.yaml"), encoding="utf-8") as fh:
+            value = yaml.safe_load(fh.read(1024 * 1024))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "", []
+    if not isinstance(value, dict):
+        return "", []
+    name = value.get("project")
+    listed = value.get("targets")
+    names = [t["name"] for t in listed if isinstance(t, dict) and isinstance(t.get("name"), str)] if isinstance(
+        listed, list
+    ) else []
+    return (name if isinstance(name, str) else ""), names
 
 
 def _write_file(path: str, text: str) -> None:

@@ -505,3 +505,13 @@ def test_a_plan_and_a_failed_plan_of_the_same_selection_share_one_marker() -> No
     assert plan_targets(planned) == plan_targets(failed) == ["spoke"]
     assert plan_targets(everything) == ["hub", "spoke"]
     assert marker("p", plan_targets(planned)) == "<!-- imagesync:plan project=p targets=spoke -->"
+
+
+def test_a_plan_that_fits_renders_the_same_whatever_the_details_url() -> None:
+    """CI passes its run's URL, new every run: a plan that fits whole must not change with it, or
+    its comment would be rewritten on every push."""
+    document = _document(CASES["plan_mixed"]())
+    first = render_markdown(document, details_url="https://ci.example.com/runs/1")
+    assert first == render_markdown(document, details_url="https://ci.example.com/runs/2") == render_markdown(document)
+    assert "ci.example.com" not in first
+    assert plan_targets({"options": {"targets": ["b", "a", "b"]}, "targets": []}) == ["a", "b"]

@@ -49,7 +49,7 @@ def plan_targets(document: Mapping[str, Any]) -> list[str]:
     planned. Targets planned only because a selected one uses them do not count, so a plan and a
     failed plan of the same selection (which names no planned targets) share one comment."""
     selected = [str(n) for n in (document.get("options") or {}).get("targets") or []]
-    return selected or [str(t["name"]) for t in document.get("targets") or []]
+    return sorted(set(selected or [str(t["name"]) for t in document.get("targets") or []]))
 
 
 def render_markdown(
@@ -66,7 +66,9 @@ def render_markdown(
             "(the marker line and a one-line notice)"
         )
     sections = [_target_section(view, target) for target in view.target_names]
-    full = _join([*_head(view, top, None), *_details(sections, None), *_link(details_url)])
+    # The link appears only with a note of what was cut: a CI run's URL changes every run, and a
+    # plan that fits whole must render the same body each time so its comment is left alone.
+    full = _join([*_head(view, top, None), *_details(sections, None)])
     if len(full) <= max_chars:
         return full
     fitted = _fit_details(view, top, sections, max_chars, details_url)
@@ -592,10 +594,6 @@ def _cut_note(dropped: int, shortened: int, details_url: str | None, *, tables: 
     if details_url:
         said.append(f"[The full plan]({_url(details_url)}) has everything.")
     return [_alert("NOTE", [" ".join(said)])]
-
-
-def _link(details_url: str | None) -> list[str]:
-    return [f"[The full plan]({_url(details_url)})"] if details_url else []
 
 
 # --- markdown pieces ------------------------------------------------------------------------------
