@@ -287,7 +287,8 @@ def bump_kind(previous: str | None, next_version: str) -> str:
 def _blast_radius(view: _View, rows: Rows) -> list[str]:
     pipelines = [(c, _pipeline_cause(view, c)) for c in view.pending if c.get("kind") == "ImagePipeline"]
     building = [(c, cause) for c, cause in pipelines if cause]
-    images = [c for c in view.pending if c.get("kind") == "Image" and _action(c) == CREATE]
+    # A build is a change of a kind that makes outputs (AMIs, container images): its JSON has them.
+    images = [c for c in view.pending if "outputs" in c and _action(c) == CREATE]
     if not building and not images:
         return []
     parts = ["### Blast radius"]
@@ -296,7 +297,7 @@ def _blast_radius(view: _View, rows: Rows) -> list[str]:
         parts.append("Pipelines that will build new images:\n\n" + _table(["Pipeline", "Because"], body, rows))
     if images:
         body = [[view.shown(c), _image_cause(view, c)] for c in images]
-        parts.append("Images that will be rebuilt:\n\n" + _table(["Image", "Because"], body, rows))
+        parts.append("Images that will be rebuilt:\n\n" + _table(["Build", "Because"], body, rows))
     return parts
 
 
