@@ -3,14 +3,19 @@
 Each runs `http.server` on a thread, on 127.0.0.1 and a free port, and keeps what it was asked
 (`calls`, and `writes`: every call that is not a GET). Only the endpoints `comment` uses exist:
 
-- GitHub REST: issue comments (list with `per_page`/`page` and a `Link` header, create, update;
-  422 for a body over 65,536 characters), issue labels (list, add, remove), and GraphQL's
+- GitHub REST: the token's user (`GET /user`: a user token's login, or the 403 an app
+  installation token such as Actions' GITHUB_TOKEN gets), issue comments (list with
+  `per_page`/`page` and a `Link` header, create, update; 422 for a body over 65,536 characters;
+  each has its author in `user`), issue labels (list, add, remove), and GraphQL's
   `minimizeComment`. Authorization must be `Bearer <token>`, else 401.
-- GitLab v4: the merge request (read; labels through `add_labels`/`remove_labels`), its notes
-  (list with `X-Next-Page`, create, update). `PRIVATE-TOKEN` must be the token, else 401.
+- GitLab v4: the token's user (`GET /user`), the merge request (read; labels through
+  `add_labels`/`remove_labels`), its notes (list with `X-Next-Page`, create, update; each has its
+  `author`). `PRIVATE-TOKEN` must be the token, else 401.
 
 `fail(method, path, status, times, ...)` queues failures for matching calls (a 502, a secondary
-rate limit with Retry-After), answered before the real endpoint runs.
+rate limit with Retry-After), answered before the real endpoint runs; with `apply=True` the real
+endpoint runs first and its answer is replaced, as when a gateway times out on a request the
+server went on to complete; with `drop=True` the connection is closed without an answer.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 GITHUB_BODY_LIMIT = 65_536
+DROP = -1  # a Reply status meaning: hang up without answering
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     echo_auth: bool = False  # put the request's credentials into the error body, as a careless proxy might
+    apply: bool = False  # the real endpoint acts on the request before the failure is answered
+    drop: bool = False  # close the connection without any answer (status is then ignored)
 
 
 @dataclass
@@ -101,6 +109,9 @@ class _Server:
                 with server.lock:
                     server.calls.append((self.command, raw_path))
                     reply = server._answer(self.command, raw_path, query, data, self.headers)
+                if reply.status == DROP:
+                    self.close_connection = True
+                    return
                 payload = b"" if reply.body is None else json.dumps(reply.body).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -118,11 +129,13 @@ class _Server:
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and re.fullmatch(fault.path, raw_path):
                 fault.times -= 1
+                if fault.apply and self.authorized(headers):
+                    self.route(method, raw_path, query, json.loads(data) if data else None)
                 body = fault.body if fault.body is not None else {"message": "fault injected"}
                 if fault.echo_auth:
                     seen = headers.get("Authorization") or headers.get("PRIVATE-TOKEN") or ""
                     body = {"message": f"upstream failed for request with credentials {seen}"}
-                return Reply(fault.status, body, dict(fault.headers))
+                return Reply(DROP if fault.drop else fault.status, body, dict(fault.headers))
         if not self.authorized(headers):
             return Reply(401, {"message": "Bad credentials" if isinstance(self, FakeGitHub) else "401 Unauthorized"})
         try:
@@ -141,11 +154,18 @@ def _page(items: list[Any], query: dict[str, str], default: int) -> tuple[list[A
 
 class FakeGitHub(_Server):
     """One repository's pull requests. `prefix="/api/v3"` lays it out as Enterprise Server does
-    (GraphQL then at /api/graphql); the default is github.com's (GraphQL at /graphql)."""
+    (GraphQL then at /api/graphql); the default is github.com's (GraphQL at /graphql).
 
-    def __init__(self, token: str, owner: str = "acme", repo: str = "images", prefix: str = "") -> None:
+    With `user`, the token is that user's (`GET /user` names them); without, it is an app
+    installation token, as Actions' GITHUB_TOKEN is: `GET /user` is refused with 403 and what the
+    token posts is written by the app's bot, `app`."""
+
+    def __init__(self, token: str, owner: str = "acme", repo: str = "images", prefix: str = "",
+                 user: str | None = None, app: str = "github-actions[bot]") -> None:
         super().__init__(token, prefix)
         self.owner, self.repo = owner, repo
+        self.user = user
+        self.author = user or app
         self.comments: dict[int, dict[str, Any]] = {}
         self.issue_of: dict[int, int] = {}
         self.labels: dict[int, list[str]] = {}
@@ -177,6 +197,11 @@ class FakeGitHub(_Server):
         if path == self.graphql_path and method == "POST":
             return self._graphql(body)
         rest = path[len(self.prefix) :]
+        if rest == "/user" and method == "GET" and path.startswith(self.prefix):
+            if self.user is None:
+                return Reply(403, {"message": "Resource not accessible by integration",
+                                   "documentation_url": "https://docs.github.com/rest/users/users"})
+            return Reply(200, {"login": self.user, "id": 4242, "type": "User"})
         repo = f"/repos/{self.owner}/{self.repo}"
         if not path.startswith(self.prefix) or not rest.startswith(repo + "/"):
             return Reply(404, {"message": "Not Found"})
@@ -188,7 +213,7 @@ class FakeGitHub(_Server):
             if method == "POST":
                 if too_long := self._too_long(body):
                     return too_long
-                return Reply(201, self.add_comment(number, body["body"], "github-actions[bot]"))
+                return Reply(201, self.add_comment(number, body["body"], self.author))
         if (m := re.fullmatch(r"/issues/comments/(\d+)", rest)) and method == "PATCH":
             comment = self.comments.get(int(m[1]))
             if comment is None:
@@ -248,9 +273,14 @@ class FakeGitHub(_Server):
 class FakeGitLab(_Server):
     """One project's merge requests under /api/v4, the project addressed by its URL-encoded path."""
 
+    # Who the token is (a project access token's bot user), and who else writes notes.
+    USER = {"id": 41, "username": "project_7_bot_3c1d", "bot": True}
+    SOMEONE = {"id": 12, "username": "someone", "bot": False}
+
     def __init__(self, token: str, project: str = "platform/images") -> None:
         super().__init__(token, "/api/v4")
         self.project = project
+        self.user = dict(self.USER)
         self.notes: dict[int, dict[str, Any]] = {}
         self.mr_of: dict[int, int] = {}
         self.labels: dict[int, list[str]] = {}
@@ -259,9 +289,11 @@ class FakeGitLab(_Server):
     def authorized(self, headers: Any) -> bool:
         return headers.get("PRIVATE-TOKEN") == self.token
 
-    def add_note(self, iid: int, body: str, system: bool = False) -> dict[str, Any]:
+    def add_note(
+        self, iid: int, body: str, system: bool = False, author: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         self._next_id += 1
-        note = {"id": self._next_id, "body": body, "system": system, "author": {"username": "someone"}}
+        note = {"id": self._next_id, "body": body, "system": system, "author": dict(author or self.SOMEONE)}
         self.notes[self._next_id] = note
         self.mr_of[self._next_id] = iid
         return note
@@ -277,6 +309,8 @@ class FakeGitLab(_Server):
         }
 
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
+        if path == "/api/v4/user" and method == "GET":
+            return Reply(200, {**self.user, "state": "active"})
         base = f"/api/v4/projects/{urllib.parse.quote(self.project, safe='')}/merge_requests/"
         if not path.startswith(base):
             return Reply(404, {"message": "404 Project Not Found"})
@@ -301,7 +335,7 @@ class FakeGitLab(_Server):
                     headers["X-Next-Page"] = str(page + 1)
                 return Reply(200, chunk, headers)
             if method == "POST":
-                return Reply(201, self.add_note(iid, body["body"]))
+                return Reply(201, self.add_note(iid, body["body"], author=self.user))
         if (m := re.fullmatch(r"(\d+)/notes/(\d+)", rest)) and method == "PUT":
             note = self.notes.get(int(m[2]))
             if note is None or self.mr_of[int(m[2])] != int(m[1]):

@@ -24,7 +24,7 @@ def test_the_merge_request_comes_from_gitlab_ci_and_its_note_is_kept_up_to_date(
     for i in range(230):  # three pages of 100: the note to update is on the third
         gitlab.add_note(3, f"added {i} commits", system=True) if i % 2 else gitlab.add_note(3, f"comment {i}")
     gitlab.add_note(3, marker("estate", ["prod", "dev"]) + "\nanother target set's plan")
-    ours = gitlab.add_note(3, marker("estate", ["prod"]) + "\nan older plan")
+    ours = gitlab.add_note(3, marker("estate", ["prod"]) + "\nan older plan", author=gitlab.user)
     other = gitlab.add_note(3, marker("estate", ["prod", "dev"]) + "\nanother target set's plan")
     env = {
         **gitlab_env(gitlab),

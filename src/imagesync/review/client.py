@@ -3,9 +3,13 @@
 urllib3 is already installed (botocore depends on it), so posting a comment adds no dependency.
 Every call has a timeout; 5xx answers, dropped connections and rate limits (429, and GitHub's 403
 with `Retry-After` or `x-ratelimit-remaining: 0`) are retried a few times, honouring the server's
-`Retry-After` up to a bound, then given up with an error that names the call and its status. The
-token is a header, never in a URL, and is scrubbed from every message this module raises or logs:
-an API error body may echo what it was sent.
+`Retry-After` up to a bound, then given up with an error that names the call and its status.
+GitHub's secondary rate limit, a 403 saying so without `Retry-After`, is waited out once, for a
+minute by default: GitHub asks for at least that. A call that is not idempotent (creating a
+comment) is never retried after an answer that leaves unknown whether it took effect (a 5xx, no
+answer): it raises `MaybeWritten`, and the caller looks before it tries again. The token is a
+header, never in a URL, and is scrubbed from every message this module raises or logs: an API
+error body may echo what it was sent.
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ ATTEMPTS = 4  # one call and three retries
 MAX_WAIT = 60.0  # seconds: a server asking for a longer pause is given up on at once
 BACKOFF = 0.5  # seconds before the first retry of a 5xx without Retry-After; doubles each time
 TIMEOUT = urllib3.Timeout(connect=10.0, read=30.0)
+SECONDARY_WAIT = 60.0  # seconds before the one retry of a secondary rate limit without Retry-After
 
 _LINK = re.compile(r'\s*<([^>]*)>(.*)')
 _REL = re.compile(r'rel="([^"]*)"|rel=([^;\s]+)')
+_UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f]+")
+_SECRET_PART = 8  # the shortest run of a secret's printable characters scrubbed on its own
 
 
 class ReviewApiError(ImagesyncError):
@@ -43,6 +50,10 @@ class ReviewApiError(ImagesyncError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class MaybeWritten(ReviewApiError):
+    """A call that is not idempotent got a 5xx or no answer: it may or may not have taken effect."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class Client:
         *,
         attempts: int = ATTEMPTS,
         max_wait: float = MAX_WAIT,
+        secondary_wait: float = SECONDARY_WAIT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urllib.parse.urlsplit(self.base_url)
@@ -75,9 +87,10 @@ class Client:
             raise ReviewApiError(f"not an http(s) API URL: {self.scrub(base_url)!r}")
         self._origin = (parts.scheme, parts.netloc)
         self._headers = {"Accept": "application/json", "User-Agent": "imagesync", **headers}
-        self._secrets = [s for s in secrets if s]
+        self._secrets = _scrubbed_forms(secrets)
         self._attempts = attempts
         self._max_wait = max_wait
+        self._secondary_wait = secondary_wait
         self._pool = _pool_for(self.base_url)
 
     def scrub(self, text: str) -> str:
@@ -102,34 +115,59 @@ class Client:
         *,
         query: Mapping[str, Any] | None = None,
         expect: Sequence[int] = (200, 201, 204),
+        idempotent: bool = True,
     ) -> Response:
-        """One API call, retried while retrying may help; ReviewApiError when it did not succeed."""
+        """One API call, retried while retrying may help; ReviewApiError when it did not succeed.
+
+        With `idempotent=False`, a 5xx or a lost answer raises MaybeWritten at once instead of
+        being retried: sending it again could do it twice. Rate limits are still retried: they
+        mean the call was not acted on.
+        """
         url = self.url(path, query)
         shown = self.scrub(urllib.parse.urlsplit(url).path)
         payload = None if body is None else json.dumps(body).encode("utf-8")
         headers = dict(self._headers)
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        for attempt in range(1, self._attempts + 1):
+        attempt, secondary_waited = 0, False
+        while attempt < self._attempts:
+            attempt += 1
             last = attempt == self._attempts
             try:
                 raw = self._pool.request(
                     method, url, body=payload, headers=headers, timeout=TIMEOUT, retries=False, redirect=False
                 )
+            except ValueError as exc:
+                # http.client refuses a header value with a line break or a control character,
+                # quoting the value, the token included: nothing was sent, and retrying cannot help.
+                detail = self.scrub(str(exc))
+                raise ReviewApiError(f"{method} {shown}: the request could not be sent: {detail}") from None
             except urllib3.exceptions.HTTPError as exc:
                 log.debug("review call", method=method, path=shown, attempt=attempt, ok=False, error=type(exc).__name__)
+                if not idempotent:
+                    raise MaybeWritten(f"{method} {shown}: no answer: {self.scrub(str(exc))}") from None
                 if last:
                     raise ReviewApiError(
                         f"{method} {shown}: no answer after {attempt} attempts: {self.scrub(str(exc))}"
                     ) from None
-                time.sleep(_backoff(attempt))
+                time.sleep(backoff(attempt))
                 continue
             status = raw.status
             log.debug("review call", method=method, path=shown, attempt=attempt, status=status, ok=status in expect)
             response = Response(status, {k.lower(): v for k, v in raw.headers.items()}, _decode(raw.data), url)
             if status in expect:
                 return response
+            if not idempotent and status >= 500:
+                raise MaybeWritten(f"{method} {shown}: {self._describe(response)}", status)
             wait = _retry_wait(response, attempt)
+            if wait is None and not secondary_waited and _secondary_limit(response):
+                # Not counted as an attempt: the one retry happens even for a call allowed only one.
+                secondary_waited = True
+                log.warning("GitHub secondary rate limit: waiting before one retry", method=method, path=shown,
+                            seconds=self._secondary_wait)
+                time.sleep(self._secondary_wait)
+                attempt -= 1
+                continue
             if wait is None:
                 raise ReviewApiError(f"{method} {shown}: {self._describe(response)}", status)
             if wait > self._max_wait:
@@ -142,7 +180,7 @@ class Client:
                 raise ReviewApiError(f"{method} {shown}: {self._describe(response)} (gave up after {attempt} attempts)",
                                      status)
             time.sleep(wait)
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def pages(self, path: str, query: Mapping[str, Any] | None = None) -> list[Any]:
         """Every item of a paginated list: follows `Link: rel="next"`, or GitLab's `X-Next-Page`."""
@@ -167,6 +205,16 @@ class Client:
         text = f"{response.status} {reason}".rstrip()
         detail = _api_message(response.data)
         return self.scrub(f"{text}: {detail}" if detail else text)
+
+
+def _scrubbed_forms(secrets: Sequence[str]) -> list[str]:
+    """Each secret, and each long run of its printable characters, longest first: a token with a
+    stray newline appears in an error only as `repr` quotes it (`\\n`), or as the part before it."""
+    forms = {s for s in secrets if s}
+    for secret in list(forms):
+        forms.update(part for part in _UNPRINTABLE.split(secret) if len(part) >= _SECRET_PART)
+        forms.add(repr(secret.encode("utf-8"))[2:-1])
+    return sorted(forms, key=len, reverse=True)
 
 
 def _pool_for(url: str) -> urllib3.PoolManager:
@@ -220,7 +268,12 @@ def _retry_wait(response: Response, attempt: int) -> float | None:
         reset = _seconds(headers.get("x-ratelimit-reset"))
         if reset is not None:
             return max(1.0, reset - time.time())
-    return _backoff(attempt)
+    return backoff(attempt)
+
+
+def _secondary_limit(response: Response) -> bool:
+    """GitHub's secondary rate limit: a 403 that says so, sometimes without any header to go by."""
+    return response.status == 403 and "secondary rate limit" in _api_message(response.data).lower()
 
 
 def _seconds(value: str | None) -> float | None:
@@ -233,7 +286,8 @@ def _seconds(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt`: doubling, jittered so parallel jobs spread out."""
     return BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
 
 

@@ -1,7 +1,8 @@
 """A merge request's notes and labels on GitLab, through API v4.
 
 The token is sent as `PRIVATE-TOKEN`: a project, group or personal access token with the `api`
-scope. CI job tokens cannot write notes, so `CI_JOB_TOKEN` is never used.
+scope. CI job tokens cannot write notes, so `CI_JOB_TOKEN` is never used. Our notes are those
+whose author is the token's user (`GET /user`; a project access token's is its bot user).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class GitLab:
         self._client = Client(api_url, {"PRIVATE-TOKEN": token}, [token])
         self._mr = f"/projects/{urllib.parse.quote(project, safe='')}/merge_requests/{iid}"
         self._request: dict[str, Any] | None = None
+        self._user_id: str | None = None
 
     def merge_request(self) -> dict[str, Any]:
         """The merge request itself (read once): its `web_url` for note links, and its `labels`."""
@@ -38,8 +40,22 @@ class GitLab:
         notes = self._client.pages(f"{self._mr}/notes", {"per_page": 100, "sort": "asc", "order_by": "created_at"})
         return [self._note(n) for n in notes if isinstance(n, dict) and not n.get("system")]
 
+    def is_ours(self, comment: Comment) -> bool:
+        return comment.author == self.user_id()
+
+    def user_id(self) -> str:
+        """The id of the user the token acts as, read once."""
+        if self._user_id is None:
+            data = self._client.call("GET", "/user", expect=(200,)).data
+            user_id = data.get("id") if isinstance(data, dict) else None
+            if not isinstance(user_id, int):
+                raise ReviewApiError("GitLab answered GET /user without a user id")
+            self._user_id = str(user_id)
+        return self._user_id
+
     def create(self, body: str) -> Comment:
-        return self._note(self._client.call("POST", f"{self._mr}/notes", {"body": body}, expect=(201,)).data)
+        path = f"{self._mr}/notes"
+        return self._note(self._client.call("POST", path, {"body": body}, expect=(201,), idempotent=False).data)
 
     def update(self, comment: Comment, body: str) -> Comment:
         path = f"{self._mr}/notes/{urllib.parse.quote(comment.id, safe='')}"
@@ -60,4 +76,9 @@ class GitLab:
             raise ReviewApiError("GitLab answered a note call without a note")
         web_url = str(self.merge_request().get("web_url") or "")
         url = f"{web_url}#note_{item['id']}" if web_url else ""
-        return Comment(str(item["id"]), str(item.get("body") or ""), url)
+        author = item.get("author")
+        if not isinstance(author, dict):
+            author = {}
+        author_id = author.get("id")
+        return Comment(str(item["id"]), str(item.get("body") or ""), url,
+                       author=str(author_id) if isinstance(author_id, int) else "")

@@ -2,18 +2,24 @@
 
 The comment is found again by its marker, the hidden first line `render.markdown.marker` writes:
 all of it must match (project and the whole target set), so the comment for targets `a,b` is
-never taken for the one for `a`, nor another project's or another tool's. A body identical to what
-is there already writes nothing. Only comments that carry the marker are ever edited or minimized.
+never taken for the one for `a`, nor another project's or another tool's. The marker is no proof
+of authorship, as anyone on the request can post it: only comments written by the identity the
+token acts as count (`Forge.is_ours`). A body identical to what is there already writes nothing.
+Only our comments that carry the marker are ever edited or minimized.
+
+Creating a comment is the one call that must not be repeated blindly: when its answer is lost,
+the comments are listed again, and one of ours that has appeared since is taken as the one posted.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imagesync.render.markdown import marker, plan_targets, render_markdown
-from imagesync.review.client import ReviewApiError
+from imagesync.review.client import ATTEMPTS, MaybeWritten, ReviewApiError, backoff
 
 CHANGES, DELETES, NO_CHANGES = "imagesync:changes", "imagesync:deletes", "imagesync:no-changes"
 LABELS = (CHANGES, DELETES, NO_CHANGES)
@@ -30,6 +36,8 @@ class Comment:
     body: str
     url: str
     node_id: str = ""  # GitHub's GraphQL id, to minimize it by
+    author: str = ""  # GitHub's login, GitLab's user id
+    bot: bool = False  # GitHub's `user.type` is "Bot"
 
 
 class Forge(Protocol):
@@ -39,6 +47,7 @@ class Forge(Protocol):
     can_minimize: bool
 
     def comments(self) -> list[Comment]: ...
+    def is_ours(self, comment: Comment) -> bool: ...
     def create(self, body: str) -> Comment: ...
     def update(self, comment: Comment, body: str) -> Comment: ...
     def minimize(self, comment: Comment) -> None: ...
@@ -66,14 +75,45 @@ def same_body(stored: str, body: str) -> bool:
     return stored.replace("\r\n", "\n").rstrip() == body.replace("\r\n", "\n").rstrip()
 
 
+def marked(forge: Forge, mark: str) -> list[Comment]:
+    """Our comments that carry `mark`, oldest first (the author is checked only for those)."""
+    return [c for c in forge.comments() if carries(c.body, mark) and forge.is_ours(c)]
+
+
+def create_once(forge: Forge, body: str, mark: str, known: set[str]) -> tuple[str, Comment]:
+    """Create the comment, retrying a creation whose answer was lost only once it is known not to
+    have happened: one of ours with `mark` that is not in `known` (the ids there before) means it
+    did, and that comment is taken, rewritten should another run have put a different plan in it."""
+    attempt = 1
+    while True:
+        try:
+            return "created", forge.create(body)
+        except MaybeWritten as err:
+            lost = err
+        time.sleep(backoff(attempt))
+        try:
+            appeared = [c for c in marked(forge, mark) if c.id not in known]
+        except ReviewApiError as err:
+            raise ReviewApiError(f"{lost}; whether it was posted is unknown: listing the comments failed: {err}",
+                                 err.status) from None
+        if appeared:
+            found = appeared[-1]
+            if same_body(found.body, body):
+                return "created", found
+            return "updated", forge.update(found, body)
+        if attempt == ATTEMPTS:
+            raise ReviewApiError(f"{lost} (gave up after {attempt} attempts)", lost.status)
+        attempt += 1
+
+
 def post_comment(forge: Forge, body: str, mark: str, *, minimize_outdated: bool = False) -> Outcome:
     """Create, update or leave the marked comment; with `minimize_outdated`, post anew and hide the rest."""
-    ours = [c for c in forge.comments() if carries(c.body, mark)]
+    ours = marked(forge, mark)
     latest = ours[-1] if ours else None
     if latest is not None and same_body(latest.body, body):
         return Outcome("unchanged", latest)
     if minimize_outdated:
-        created = forge.create(body)
+        action, created = create_once(forge, body, mark, {c.id for c in ours})
         for old in ours:
             try:
                 forge.minimize(old)
@@ -83,9 +123,10 @@ def post_comment(forge: Forge, body: str, mark: str, *, minimize_outdated: bool 
                     f"{old.url or old.id} failed: {err}",
                     err.status,
                 ) from None
-        return Outcome("created", created, minimized=len(ours))
+        return Outcome(action, created, minimized=len(ours))
     if latest is None:
-        return Outcome("created", forge.create(body))
+        action, created = create_once(forge, body, mark, set())
+        return Outcome(action, created)
     return Outcome("updated", forge.update(latest, body))
 
 

@@ -3,17 +3,21 @@
 GitHub Actions describes the event in the JSON file at `GITHUB_EVENT_PATH` (a pull request's
 number is `pull_request.number`; an `issue_comment` on a pull request has `issue.number`);
 GitLab's merge request pipelines set `CI_MERGE_REQUEST_IID`. Tokens come from the environment
-only (`GITHUB_TOKEN`, `GITLAB_TOKEN`), never from flags, which other users can read in `ps`.
+only (`GITHUB_TOKEN`, `GITLAB_TOKEN`), never from flags, which other users can read in `ps`, and
+one with whitespace or a control character in it (a newline pasted with it) is refused before any
+call: HTTP cannot send it, and the error saying so would quote it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 
 from imagesync.errors import UserError
-from imagesync.review.github import GitHub
+from imagesync.review.client import SECONDARY_WAIT
+from imagesync.review.github import ACTIONS_BOT, GitHub
 from imagesync.review.gitlab import GitLab
 from imagesync.review.post import Forge
 
@@ -22,6 +26,7 @@ GITLAB_API = "https://gitlab.com/api/v4"
 
 _GITHUB_SPEC = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9._-]+)#([1-9][0-9]*)")
 _GITLAB_SPEC = re.compile(r"([^\s!]+/[^\s!]+)!([1-9][0-9]*)")
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without the space: what every token is made of
 
 
 class ReviewSetupError(UserError):
@@ -102,8 +107,11 @@ def _github(owner: str, repo: str, number: int, env: Mapping[str, str]) -> GitHu
             "GITHUB_TOKEN is not set: it needs to be a token that may write pull request comments (in GitHub "
             "Actions, pass secrets.GITHUB_TOKEN with `permissions: pull-requests: write`)"
         )
+    _check_token("GITHUB_TOKEN", token)
     api = env.get("GITHUB_API_URL") or GITHUB_API
-    return GitHub(owner, repo, number, token, api, env.get("GITHUB_GRAPHQL_URL") or None)
+    author = env.get("IMAGESYNC_COMMENT_AUTHOR", "").strip() or ACTIONS_BOT
+    return GitHub(owner, repo, number, token, api, env.get("GITHUB_GRAPHQL_URL") or None,
+                  app_bot=author, secondary_wait=_retry_wait(env))
 
 
 def _gitlab(project: str, iid: int, env: Mapping[str, str]) -> GitLab:
@@ -113,4 +121,28 @@ def _gitlab(project: str, iid: int, env: Mapping[str, str]) -> GitLab:
             "GITLAB_TOKEN is not set: it needs to be a project or personal access token with the api scope. "
             "CI_JOB_TOKEN is not used: CI job tokens cannot write merge request notes"
         )
+    _check_token("GITLAB_TOKEN", token)
     return GitLab(project, iid, token, env.get("CI_API_V4_URL") or GITLAB_API)
+
+
+def _check_token(variable: str, token: str) -> None:
+    """Refuse a token HTTP cannot carry, naming the variable only: the value is a secret."""
+    if not _TOKEN.fullmatch(token):
+        raise ReviewSetupError(
+            f"{variable} contains whitespace, a control character or a non-ASCII character, which no token has "
+            f"(a newline copied with it?): set {variable} to the token alone"
+        )
+
+
+def _retry_wait(env: Mapping[str, str]) -> float:
+    """IMAGESYNC_COMMENT_RETRY_WAIT: seconds to wait out GitHub's secondary rate limit before one retry."""
+    raw = env.get("IMAGESYNC_COMMENT_RETRY_WAIT", "").strip()
+    if not raw:
+        return SECONDARY_WAIT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ReviewSetupError(f"IMAGESYNC_COMMENT_RETRY_WAIT={raw!r}: expected a number of seconds, 0 or more")
+    return seconds
