@@ -712,7 +712,7 @@ def test_sigkill_during_first_apply_then_rerun_converges(
     assert live_shape(served, desired) == expected
 
     seen: list[dict[str, Any]] = []
-    for seed in range(20):
+    for seed in range(12):
         sandbox_reset(served)
         assert sandbox_stats(served)["total"] == 0
         info = _kill_at_random_point(zygote, random.Random(seed), "time" if seed % 2 == 0 else "progress",
@@ -721,8 +721,8 @@ def test_sigkill_during_first_apply_then_rerun_converges(
         seen.append(info)
         _converge_and_check(capsys, served, root, expected, desired, f"seed {seed} (killed {info})")
     # The random points must have hit the write phase, not only start-up or the end.
-    assert sum(1 for s in seen if s["mid_write"]) >= 5, seen
-    assert sum(1 for s in seen if s["rc"] == -signal.SIGKILL) >= 10, seen
+    assert sum(1 for s in seen if s["mid_write"]) >= 3, seen
+    assert sum(1 for s in seen if s["rc"] == -signal.SIGKILL) >= 6, seen
 
 
 @pytest.mark.slow
