@@ -559,8 +559,10 @@ def _add_comment_parser(commands: Any, verbosity: argparse.ArgumentParser) -> No
         "comment per project and target set on a GitHub pull request (token: GITHUB_TOKEN, API: GITHUB_API_URL) "
         "or a GitLab merge request (token: GITLAB_TOKEN, API: CI_API_V4_URL). Without --github or --gitlab, the "
         "request is the one the GitHub Actions or GitLab CI run is for. The comment is created, updated in "
-        "place, or left alone when it already says the same. Exit codes: 0 posted or already up to date, 1 "
-        "not posted (or labels not set).",
+        "place, or left alone when it already says the same; only comments the token's own identity wrote are "
+        "ever changed (IMAGESYNC_COMMENT_AUTHOR names another app bot to trust; IMAGESYNC_COMMENT_RETRY_WAIT, "
+        "default 60, the seconds to wait out a GitHub secondary rate limit that gives no Retry-After). Exit "
+        "codes: 0 posted or already up to date, 1 not posted (or labels not set).",
     )
     comment.add_argument("planfile", metavar="PLANFILE", help="a plan saved with 'imagesync plan --out'")
     where = comment.add_mutually_exclusive_group()
