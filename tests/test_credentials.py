@@ -251,3 +251,16 @@ def test_no_other_service_client_against_a_sandbox(served: RunningSandbox) -> No
     connector = Connector(ConnectOptions(sandbox=served.endpoint_url))
     with pytest.raises(ValueError, match="against a sandbox"):
         connector.client(Target("prod", REGION, ROLE_ACCOUNT), "sts")
+
+
+def test_an_undeclared_account_is_asked_of_sts_once_and_a_state_file_is_no_sandbox_url(clock: Clock) -> None:
+    """A target without `account` learns it from STS (moto's account for these keys), once; the
+    S3 client of a target is made like its Image Builder client, after that account is known."""
+    connector = Connector(ConnectOptions())
+    target = Target("prod", REGION, None)
+    account = connector.account(target)
+    assert account.isdigit() and len(account) == 12
+    assert connector.account(target) == account
+    assert connector.s3(target).meta.service_model.service_name == "s3"
+    with pytest.raises(ValueError, match="must be a sandbox URL"):
+        Connector(ConnectOptions(sandbox="sandbox.json"))

@@ -164,3 +164,18 @@ def test_a_manifest_error_ends_the_early_reads(tmp_path: Path, monkeypatch: Any)
             time.sleep(0.05)
     assert counter.counts["ListInfrastructureConfigurations"] >= 1
     assert "GetInfrastructureConfiguration" not in counter.counts
+
+
+def test_list_all_follows_every_page(sandbox: RunningSandbox) -> None:
+    from imagesync.aws import list_all
+
+    client = make_client(sandbox.endpoint_url)
+    for i in range(30):
+        client.create_infrastructure_configuration(name=f"page-{i:02d}", instanceProfileName="p")
+    counter = CallCounter()
+    items = list_all(
+        client, "ListInfrastructureConfigurations", {"maxResults": 25}, "infrastructureConfigurationSummaryList",
+        counter=counter,
+    )
+    assert sorted(i["name"] for i in items) == [f"page-{i:02d}" for i in range(30)]
+    assert counter.counts == {"ListInfrastructureConfigurations": 2}
