@@ -79,18 +79,24 @@ def test_without_sandbox_the_configured_endpoint_is_used(tmp_path: Path) -> None
     assert "error:" in planned.stderr
 
 
+def shop(tmp_path: Path, spec: str = "{instanceProfileName: builder}", *, project: str | None = None) -> Path:
+    """A manifest directory: project `shop` (or the `project` file's text), target `dev`, one
+    infrastructure configuration."""
+    root = tmp_path / "manifests"
+    root.mkdir(exist_ok=True)
+    (root / "imagesync.yaml").write_text(project or "project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    (root / "m.yaml").write_text(
+        f"apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {{name: build}}\nspec: {spec}\n"
+    )
+    return root
+
+
 def test_a_failed_plan_is_saved_as_a_failure_that_apply_refuses(tmp_path: Path) -> None:
     """`plan --out` on bad manifests still writes the plan file, recording the error (so it can be
     rendered and commented on); it validates as a plan, and apply refuses it without any call."""
     import jsonschema
 
-    root = tmp_path / "manifests"
-    root.mkdir()
-    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
-    (root / "m.yaml").write_text(
-        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
-        "spec: {instanceProfileName: 7}\n"
-    )
+    root = shop(tmp_path, "{instanceProfileName: 7}")
     saved = tmp_path / "plan.json"
     state = tmp_path / "sandbox.json"
     planned = run(["plan", str(root), "--sandbox", str(state), "--out", str(saved)], tmp_path)
@@ -114,13 +120,7 @@ def test_a_failed_plan_is_saved_as_a_failure_that_apply_refuses(tmp_path: Path) 
 def test_the_markdown_plan_renders_the_same_from_plan_render_and_the_step_summary(tmp_path: Path) -> None:
     """`plan --format markdown`, `render` of the plan it saved, and the job summary GitHub Actions
     shows are the same bytes: the markdown is made from the saved document alone."""
-    root = tmp_path / "manifests"
-    root.mkdir()
-    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
-    (root / "m.yaml").write_text(
-        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
-        "spec: {instanceProfileName: builder}\n"
-    )
+    root = shop(tmp_path)
     state, saved, summary = tmp_path / "sandbox.json", tmp_path / "plan.json", tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     env_summary = {"GITHUB_STEP_SUMMARY": str(summary)}
@@ -137,9 +137,7 @@ def test_the_markdown_plan_renders_the_same_from_plan_render_and_the_step_summar
 
 
 def test_render_shows_a_failed_plan_and_refuses_what_is_not_a_plan(tmp_path: Path) -> None:
-    root = tmp_path / "manifests"
-    root.mkdir()
-    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    root = shop(tmp_path)
     (root / "m.yaml").write_text("apiVersion: imagesync/v1\nkind: Nope\nmetadata: {name: build}\nspec: {}\n")
     saved, summary = tmp_path / "plan.json", tmp_path / "summary.md"
     planned = run(["plan", str(root), "--sandbox", str(tmp_path / "s.json"), "--out", str(saved)], tmp_path,
@@ -160,13 +158,7 @@ def test_render_shows_a_failed_plan_and_refuses_what_is_not_a_plan(tmp_path: Pat
 def test_a_plan_with_errors_is_saved_shown_and_refused(tmp_path: Path) -> None:
     """A plan with errors (here: another project's resource under the same name) exits 1 but is
     saved like a failure, so CI can comment it; apply refuses the file."""
-    root = tmp_path / "manifests"
-    root.mkdir()
-    (root / "imagesync.yaml").write_text("project: shop\ntargets:\n  - {name: dev, region: us-east-1}\n")
-    (root / "m.yaml").write_text(
-        "apiVersion: imagesync/v1\nkind: InfrastructureConfiguration\nmetadata: {name: build}\n"
-        "spec: {instanceProfileName: builder}\n"
-    )
+    root = shop(tmp_path)
     state, saved = tmp_path / "sandbox.json", tmp_path / "plan.json"
     assert run(["apply", str(root), "--sandbox", str(state), "--auto-approve"], tmp_path).returncode == 0
     (root / "imagesync.yaml").write_text("project: other\ntargets:\n  - {name: dev, region: us-east-1}\n")
@@ -182,9 +174,7 @@ def test_a_plan_with_errors_is_saved_shown_and_refused(tmp_path: Path) -> None:
 
 
 def test_a_broken_project_file_still_names_the_comment_and_bad_budgets_are_errors(tmp_path: Path) -> None:
-    root = tmp_path / "manifests"
-    root.mkdir()
-    (root / "imagesync.yaml").write_text("project: shop\nbogus: 1\ntargets:\n  - {name: dev, region: us-east-1}\n")
+    root = shop(tmp_path, project="project: shop\nbogus: 1\ntargets:\n  - {name: dev, region: us-east-1}\n")
     saved, summary = tmp_path / "plan.json", tmp_path / "no-such-dir" / "summary.md"
     planned = run(["plan", str(root), "--sandbox", str(tmp_path / "s.json"), "--out", str(saved)], tmp_path,
                   {"GITHUB_STEP_SUMMARY": str(summary)})
