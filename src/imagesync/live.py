@@ -182,11 +182,14 @@ def read_live(
     """
     state = LiveState()
     lock = threading.Lock()
+    # Its own lock: a thread waiting here for the manifests must not hold up others recording what
+    # they have found.
+    asking = threading.Lock()
     given: list[tuple[dict[str, set[str]], Specs, set[tuple[str, str]]]] = []
 
     def manifests() -> tuple[dict[str, set[str]], Specs, set[tuple[str, str]]]:
         """What the manifests use and share; asked of `later` once, by whichever thread needs it first."""
-        with lock:
+        with asking:
             if not given:
                 names, desired = later() if later is not None else (wanted or {}, specs or {})
                 shared = {
