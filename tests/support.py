@@ -13,6 +13,7 @@ import json
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -44,6 +45,18 @@ phases:
           commands:
             - echo "hello ${HOME}"
 """
+
+
+def run_imagesync(args: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: `python -m imagesync ARGS` in `cwd`, no stdin, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "imagesync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
 
 
 def make_client(endpoint_url: str, region: str = REGION, account: str = "testing", **config: Any) -> Any:

@@ -12,8 +12,6 @@ import dataclasses
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from imagesync.plan_model import CREATE, PUBLISH, UPDATE, DiffItem, Plan, Resour
 from imagesync.render import json as json_render
 from imagesync.render import markdown
 from imagesync.render.markdown import GITHUB_LIMIT, bump_kind, marker, plan_targets, render_markdown
+from support import run_imagesync
 
 ARN = "arn:aws:imagebuilder:us-east-1:111111111111"
 PARSER = MarkdownIt("commonmark").enable("table")
@@ -451,24 +450,13 @@ def test_bump_kind(previous: str | None, following: str, kind: str) -> None:
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagesync", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=180,
-    )
-
-
 def test_a_plan_file_and_a_fresh_plan_render_the_same(tmp_path: Path) -> None:
     """Two separate `plan` runs (different plan ids) of the examples: one saved with --out, one
     printed as JSON; their markdown is byte-identical, balanced and within the limit."""
     shutil.copytree(EXAMPLES, tmp_path / "manifests")
-    saved = _cli(["plan", "manifests", "--sandbox", "state.json", "--out", "plan.json"], tmp_path)
+    saved = run_imagesync(["plan", "manifests", "--sandbox", "state.json", "--out", "plan.json"], tmp_path)
     assert saved.returncode == 0, saved.stderr
-    printed = _cli(["plan", "manifests", "--sandbox", "state.json", "--format", "json"], tmp_path)
+    printed = run_imagesync(["plan", "manifests", "--sandbox", "state.json", "--format", "json"], tmp_path)
     assert printed.returncode == 0, printed.stderr
     from_file = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
     fresh = json.loads(printed.stdout)
@@ -486,7 +474,7 @@ def test_a_plan_file_and_a_fresh_plan_render_the_same(tmp_path: Path) -> None:
 def test_a_saved_failed_plan_renders_its_failure(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "manifests")
     (tmp_path / "manifests" / "broken.yaml").write_text("apiVersion: imagesync/v1\nkind: Component\nmetadata: {}\n")
-    saved = _cli(["plan", "manifests", "--sandbox", "state.json", "--out", "plan.json"], tmp_path)
+    saved = run_imagesync(["plan", "manifests", "--sandbox", "state.json", "--out", "plan.json"], tmp_path)
     assert saved.returncode == 1
     document = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
     assert document["failure"]
