@@ -179,3 +179,43 @@ def test_list_all_follows_every_page(sandbox: RunningSandbox) -> None:
     )
     assert sorted(i["name"] for i in items) == [f"page-{i:02d}" for i in range(30)]
     assert counter.counts == {"ListInfrastructureConfigurations": 2}
+
+
+def test_reads_in_flight_reach_the_concurrency_bound_and_never_pass_it(sandbox: RunningSandbox) -> None:
+    setup = make_client(sandbox.endpoint_url)
+    names = [f"bound-{i:02d}" for i in range(12)]
+    for name in names:
+        setup.create_infrastructure_configuration(name=name, instanceProfileName="p", clientToken=name)
+    client = make_client(sandbox.endpoint_url, max_pool_connections=20)  # room for more than the bound
+    bound = 3
+    changed = threading.Condition()
+    state = {"in_flight": 0, "most": 0, "started": 0}
+
+    def on_before(**_: Any) -> None:
+        # Each read waits until `bound` are in flight (or every read has started): a bound that is
+        # not kept lets a fourth in while three wait.
+        with changed:
+            state["started"] += 1
+            state["in_flight"] += 1
+            state["most"] = max(state["most"], state["in_flight"])
+            changed.notify_all()
+            changed.wait_for(lambda: state["in_flight"] >= bound or state["started"] == len(names), timeout=HOLD)
+
+    def on_after(**_: Any) -> None:
+        with changed:
+            state["in_flight"] -= 1
+            changed.notify_all()
+
+    client.meta.events.register("before-call.imagebuilder.GetInfrastructureConfiguration", on_before)
+    client.meta.events.register("after-call.imagebuilder.GetInfrastructureConfiguration", on_after)
+    live = read_live(client, wanted={"InfrastructureConfiguration": set(names)}, concurrency=bound)
+    assert all(live.get("InfrastructureConfiguration", n).body is not None for n in names)
+    assert state["most"] == bound
+
+
+def test_the_clis_concurrency_default_is_the_libraries() -> None:
+    from imagesync.cli import build_parser
+    from imagesync.live import DEFAULT_CONCURRENCY
+
+    args = build_parser().parse_args(["plan", "."])
+    assert args.concurrency == DEFAULT_CONCURRENCY == PlanOptions().concurrency == 64

@@ -122,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     pruning.add_argument(
         "--concurrency",
         type=_positive_int,
-        default=32,
+        default=64,  # live.DEFAULT_CONCURRENCY (a test keeps them equal; cli imports live lazily)
         metavar="N",
-        help="reads of live state in flight per target (default: 32); every target is read at once",
+        help="reads of live state in flight per target (default: 64); every target is read at once",
     )
 
     # Every markdown output has the same budget: a GitHub comment holds 65,536 characters.
