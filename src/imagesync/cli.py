@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NoReturn, TextIO
 
 from imagesync import __version__
 from imagesync.errors import ImagesyncError
@@ -416,15 +416,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 _step_summary(summary, args, failed)
         raise
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    wants_json = args.format in ("json", "markdown") or args.out or summary
-    rendered = render_json.render_plan(plan) if wants_json else ""  # once, for every use
+    # Rendered once for every use that needs the whole text; JSON on stdout alone is written out
+    # as it is rendered, so a large plan is never held as one string beside its encoded copy.
+    whole = args.format == "markdown" or args.out or summary
+    rendered = render_json.render_plan(plan) if whole else ""
     if args.out:  # an errored plan too: it is shown and commented on, and apply refuses it
         _write_file(args.out, rendered)
     markdown = _markdown(args, rendered) if args.format == "markdown" else ""
     if summary:
         _step_summary(summary, args, rendered)
     if args.format == "json":
-        sys.stdout.write(rendered)
+        _write_out(sys.stdout, [rendered] if whole else render_json.plan_chunks(plan))
     elif args.format == "markdown":
         sys.stdout.write(markdown)
     else:
@@ -744,11 +746,18 @@ def _named_in(source: str) -> tuple[str, list[str]]:
     return (name if isinstance(name, str) else ""), names
 
 
+def _write_out(stream: TextIO, chunks: Iterable[str], size: int = 1 << 20) -> None:
+    """Write text a slice at a time: a text stream encodes what it is given as one copy."""
+    for chunk in chunks:
+        for start in range(0, len(chunk), size):
+            stream.write(chunk[start : start + size])
+
+
 def _write_file(path: str, text: str) -> None:
     tmp = f"{path}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            _write_out(fh, [text])
         os.replace(tmp, path)
     except OSError as exc:
         raise _Usage(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -107,7 +107,7 @@ class Resource:
     document_value: Any = None  # a YAML document as the loader parsed it (frozen); None for text
     document_object: DocumentObject | None = None  # where the document is in S3, if it is
 
-    @property
+    @functools.cached_property
     def address(self) -> Address:
         return Address(self.kind, self.name)
 
@@ -165,17 +165,15 @@ class DesiredState:
 
     def for_target(self, target: str) -> list[Resource]:
         """The target's resources, dependencies first (a stable topological order)."""
-        mine = {r.address: r for r in self.resources.values() if r.target == target}
-        sorter: graphlib.TopologicalSorter[Address] = graphlib.TopologicalSorter()
-        for address in sorted(mine):
-            sorter.add(address, *[d for d in mine[address].depends_on if d in mine])
-        order: list[Resource] = []
-        sorter.prepare()
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready())
-            order.extend(mine[a] for a in ready)
-            sorter.done(*ready)
-        return order
+        return list(self._orders[target]) if target in self._orders else []
+
+    @functools.cached_property
+    def _orders(self) -> dict[str, tuple[Resource, ...]]:
+        """Every target's `for_target`, worked out once: planning asks for it more than once."""
+        targets: dict[str, list[Resource]] = {}
+        for r in self.resources.values():
+            targets.setdefault(r.target, []).append(r)
+        return {target: tuple(_ordered(rs)) for target, rs in targets.items()}
 
     def used_by(self, target: str, address: Address) -> tuple[str, ...]:
         """The other targets whose resources reference this one of `target` (`{ref:, target:}`)."""
@@ -203,3 +201,22 @@ def distinct_warnings(warnings: Iterable[ManifestWarning]) -> tuple[ManifestWarn
     for w in sorted(warnings):
         seen.setdefault((w.location, w.message), w)
     return tuple(seen.values())
+
+
+def _ordered(resources: list[Resource]) -> list[Resource]:
+    """One target's resources, dependencies first; among those ready together, by address."""
+    mine = {r.address: r for r in resources}
+    sorter: graphlib.TopologicalSorter[Address] = graphlib.TopologicalSorter()
+    for address in sorted(mine, key=_by_address):
+        sorter.add(address, *[d for d in mine[address].depends_on if d in mine])
+    order: list[Resource] = []
+    sorter.prepare()
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=_by_address)
+        order.extend(mine[a] for a in ready)
+        sorter.done(*ready)
+    return order
+
+
+def _by_address(address: Address) -> tuple[str, str]:
+    return address.kind, address.name  # Address's own order, without its comparison methods

@@ -20,12 +20,11 @@ from types import MappingProxyType
 from typing import Any
 
 import pathspec
-import yaml
 
 from imagesync.desired import Address, DesiredState, DocumentObject, Project, Reference, Resource, Target
 from imagesync.errors import Location
 from imagesync.kinds import REGISTRY, arn_name, freeze
-from imagesync.manifest import awstoe, rules, s3docs
+from imagesync.manifest import awstoe, rules, s3docs, yamlloc
 from imagesync.manifest.explain import explain
 from imagesync.manifest.problems import Problems, did_you_mean
 from imagesync.manifest.schemas import KIND_FILES, validator
@@ -501,9 +500,7 @@ class _Loader:
             located = doc.sub(("spec", kind.inline_field))
             located.value = spec[kind.inline_field]
             _CHECKS[kind.language](located, self.problems)
-            dumped: str = yaml.safe_dump(
-                spec[kind.inline_field], sort_keys=False, default_flow_style=False, allow_unicode=True
-            )
+            dumped = yamlloc.dump(spec[kind.inline_field])
             s3docs.check_size(dumped, where, self.problems, upload)
             return dumped, spec[kind.inline_field]
         if kind.file_field not in spec:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,10 @@ Path = tuple[str | int, ...]
 
 # libyaml's parser when PyYAML was built with it (same nodes and marks, about 10x faster).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's emitter, for the text `dump` can trust it with (see there).
+_FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", None)
+_PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*")
+_PLAIN_SCALARS = (bool, int, float, type(None), dt.date)
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 100_000  # per YAML document: a manifest is small; an alias bomb is not
@@ -55,6 +60,42 @@ class Located:
             value = value[key]
         marks = {p[n:]: m for p, m in self.marks.items() if p[:n] == path}
         return Located(value, self.file, marks)
+
+
+def dump(value: Any) -> str:
+    """`value` as YAML block text, keys in their order, as `yaml.safe_dump` writes it.
+
+    That text is what a component's inline document is sent as, and what its content hash reads,
+    so it must never change. libyaml's emitter writes it several times faster, and identically for
+    a mapping whose strings are printable ASCII, tabs and newlines, with no empty key. Elsewhere
+    the two differ (libyaml escapes characters outside the Basic Multilingual Plane, quotes
+    carriage returns and U+0085 its own way, and marks the end of a lone scalar), so any other
+    value goes through PyYAML's own emitter.
+    """
+    fast = _FAST_DUMPER is not None and isinstance(value, dict) and _plain(value)
+    dumper = _FAST_DUMPER if fast else yaml.SafeDumper
+    text: str = yaml.dump(value, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return text
+
+
+def _plain(value: Any) -> bool:
+    """Holds only what libyaml's emitter writes as PyYAML's does (see `dump`)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not _PLAIN_TEXT.fullmatch(item):
+                return False
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                if not isinstance(key, str) or not key or not _PLAIN_TEXT.fullmatch(key):
+                    return False
+                pending.append(member)
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif not isinstance(item, _PLAIN_SCALARS):
+            return False
+    return True
 
 
 class _Limits(Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from imagesync.plan_model import Plan, ResourceChange
@@ -14,12 +15,17 @@ from imagesync.render.mask import mask_diff_value, mask_document
 
 
 def render_plan(plan: Plan) -> str:
-    """The plan as JSON with a trailing newline; sensitive values read "(sensitive)".
+    """The plan as JSON with a trailing newline; sensitive values read "(sensitive)"."""
+    return "".join(plan_chunks(plan))
+
+
+def plan_chunks(plan: Plan) -> Iterator[str]:
+    """`render_plan`'s text, a piece at a time, for writing out as it is made.
 
     The document is indented, except that each resource change is written on one line of its own:
     json's C encoder writes only unindented JSON, and indenting every change in Python took most of
-    the time of rendering a large plan. Changes are written one at a time, so a plan of thousands
-    of changes never holds all their JSON data at once.
+    the time of rendering a large plan. Changes are rendered one at a time, so a plan of thousands
+    of changes is never held as JSON data, nor as text, all at once unless the caller joins it.
     """
     marks = {key: f"\x00{key}:{uuid.uuid4().hex}\x00" for key in _CHANGE_LISTS}
     lists = {
@@ -29,15 +35,12 @@ def render_plan(plan: Plan) -> str:
     document = plan.to_json(change_json=_nothing)
     document.update(marks)
     head = json.dumps(document, indent=2, sort_keys=False)
-    pieces: list[str] = []
     for key in _CHANGE_LISTS:
-        mark = json.dumps(marks[key])
-        before, head = head.split(mark, 1)
-        pieces.append(before)
-        pieces.append(_json_list(lists[key]))
-    pieces.append(head)
-    pieces.append("\n")
-    return "".join(pieces)
+        before, head = head.split(json.dumps(marks[key]), 1)
+        yield before
+        yield from _json_list(lists[key])
+    yield head
+    yield "\n"
 
 
 _CHANGE_LISTS = ("resource_changes", "resource_drift")  # both at the top level of the plan document
@@ -47,12 +50,16 @@ def _nothing(_change: ResourceChange) -> dict[str, Any]:
     return {}
 
 
-def _json_list(changes: list[ResourceChange]) -> str:
+def _json_list(changes: list[ResourceChange]) -> Iterator[str]:
     """A top-level member's list of changes, one change per line, indented as the list's members."""
     if not changes:
-        return "[]"
-    items = ("    " + json.dumps(_masked(c), sort_keys=False) for c in changes)
-    return "[\n" + ",\n".join(items) + "\n  ]"
+        yield "[]"
+        return
+    separator = "[\n    "
+    for change in changes:
+        yield separator + json.dumps(_masked(change), sort_keys=False)
+        separator = ",\n    "
+    yield "\n  ]"
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
