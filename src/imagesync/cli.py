@@ -903,9 +903,31 @@ class _Signals:
                 signal.signal(signum, handler)
 
 
+def _fewer_malloc_arenas(arenas: int = 2) -> None:
+    """Ask glibc's malloc for at most `arenas` arenas, unless MALLOC_ARENA_MAX already says.
+
+    By default each of a plan's reader threads gets an arena of its own (up to eight per core),
+    and memory freed in one is not reused by the others: a no-op plan of 10,000 resources peaked
+    at 152 MiB with them and at 146 MiB with two. Python's own allocator serves small objects
+    under the GIL either way, so the threads hardly contend for the arenas' locks. Elsewhere than
+    glibc (musl, macOS) there is no `mallopt` and nothing changes.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_arena_max = -8  # from glibc's malloc.h
+    mallopt(m_arena_max, arenas)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _fewer_malloc_arenas()
     from imagesync.logs import configure
 
     configure(getattr(args, "log_format", "console"), bool(args.verbose))

@@ -29,6 +29,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # libyaml's emitter, for the text `dump` can trust it with (see there).
 _FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", None)
 _PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*")
+_PLAIN_KEY = re.compile(r"[\x20-\x7e]{1,64}")
 _PLAIN_SCALARS = (bool, int, float, type(None), dt.date)
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -42,14 +43,16 @@ class Located:
 
     value: Any
     file: str
-    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Each node's line and column, packed into one int (`_pack`): a tuple per node took a
+    # quarter of the memory of loading a large estate.
+    marks: dict[Path, int] = field(default_factory=dict)
 
     def at(self, path: Path = ()) -> Location:
         """The location of `path`, or of its nearest ancestor that exists in the document."""
         path = tuple(path)
         while path not in self.marks and path:
             path = path[:-1]
-        line, column = self.marks.get(path, (1, 1))
+        line, column = divmod(self.marks.get(path, _pack(1, 1)), _COLUMNS)
         return Location(self.file, line, column)
 
     def sub(self, path: Path) -> Located:
@@ -67,10 +70,11 @@ def dump(value: Any) -> str:
 
     That text is what a component's inline document is sent as, and what its content hash reads,
     so it must never change. libyaml's emitter writes it several times faster, and identically for
-    a mapping whose strings are printable ASCII, tabs and newlines, with no empty key. Elsewhere
-    the two differ (libyaml escapes characters outside the Basic Multilingual Plane, quotes
-    carriage returns and U+0085 its own way, and marks the end of a lone scalar), so any other
-    value goes through PyYAML's own emitter.
+    a mapping whose values are printable ASCII, tabs and newlines, and whose keys are printable
+    ASCII of 1 to 64 characters. Elsewhere the two differ (libyaml escapes characters outside the
+    Basic Multilingual Plane, quotes carriage returns and U+0085 its own way, does not fold a long
+    quoted key, and marks the end of a lone scalar), so any other value goes through PyYAML's own
+    emitter.
     """
     fast = _FAST_DUMPER is not None and isinstance(value, dict) and _plain(value)
     dumper = _FAST_DUMPER if fast else yaml.SafeDumper
@@ -88,7 +92,7 @@ def _plain(value: Any) -> bool:
                 return False
         elif isinstance(item, dict):
             for key, member in item.items():
-                if not isinstance(key, str) or not key or not _PLAIN_TEXT.fullmatch(key):
+                if not isinstance(key, str) or not _PLAIN_KEY.fullmatch(key):
                     return False
                 pending.append(member)
         elif isinstance(item, list):
@@ -96,6 +100,13 @@ def _plain(value: Any) -> bool:
         elif not isinstance(item, _PLAIN_SCALARS):
             return False
     return True
+
+
+_COLUMNS = 1 << 24  # a line's columns, in a packed mark; more than a file's bytes (MAX_FILE_BYTES)
+
+
+def _pack(line: int, column: int) -> int:
+    return line * _COLUMNS + column
 
 
 class _Limits(Exception):
@@ -124,10 +135,10 @@ class _Builder:
             self.scalars.recursive_objects.clear()
         return doc
 
-    def _mark(self, node: Node) -> tuple[int, int]:
-        return (node.start_mark.line + 1, node.start_mark.column + 1)
+    def _mark(self, node: Node) -> int:
+        return _pack(node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def _value(self, node: Node, path: Path, marks: dict[Path, tuple[int, int]], depth: int) -> Any:
+    def _value(self, node: Node, path: Path, marks: dict[Path, int], depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise _Limits(node, f"the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)")
@@ -157,7 +168,7 @@ class _Builder:
             raise _Limits(node, "binary values are not supported in manifests")
         return value
 
-    def _mapping(self, node: MappingNode, path: Path, marks: dict[Path, tuple[int, int]], depth: int) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: Path, marks: dict[Path, int], depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         seen: dict[str, Node] = {}
         pairs = list(node.value)
@@ -175,8 +186,9 @@ class _Builder:
                 )
                 continue
             seen[key] = key_node
-            marks[(*path, key)] = self._mark(key_node)
-            result[key] = self._value(value_node, (*path, key), marks, depth + 1)
+            at = (*path, key)
+            marks[at] = self._mark(key_node)
+            result[key] = self._value(value_node, at, marks, depth + 1)
         for key, (key_node, value_node) in self._merged(node, 0).items():
             if key not in result:
                 marks.setdefault((*path, key), self._mark(key_node))
