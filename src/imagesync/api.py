@@ -127,7 +127,14 @@ def saved_options(saved: dict[str, object]) -> PlanOptions:
         prune=bool(opts.get("prune")),
         allow_empty=bool(opts.get("allow_empty")),
         refresh_only=bool(opts.get("refresh_only")),
+        shard=_shard(opts.get("shard")),
     )
+
+
+def _shard(value: object) -> tuple[int, int] | None:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return value[0], value[1]
+    return None
 
 
 def check_fresh(saved: dict[str, object], desired: DesiredState, fresh: Plan) -> None:
@@ -216,7 +223,7 @@ def target_locks(
     session = None if connector.sandboxed else connector.boto_session()
     regions: dict[str, str] = {}
     # The targets a selected one uses are applied too, so they are locked too.
-    for target in with_upstream(desired, selected_targets(desired, options.targets)):
+    for target in with_upstream(desired, selected_targets(desired, options.targets, options.shard)):
         # verify(): a target's credentials must act in its declared account before any lock (an
         # item in a DynamoDB table or S3 bucket of that account) is written.
         regions.setdefault(lock_id(desired.project.name, connector.verify(target), target.region), target.region)
@@ -251,6 +258,36 @@ def apply(
         root = saved_root(saved, source)
         options = saved_options(saved)
     desired = load(root, region=connector.options.region)
+    return apply_desired(
+        desired,
+        connector,
+        options,
+        saved=saved,
+        confirm=confirm,
+        lock_timeout=lock_timeout,
+        parallelism=parallelism,
+        poll_interval=poll_interval,
+        on_progress=on_progress,
+        counter=counter,
+        cancel=cancel,
+    )
+
+
+def apply_desired(
+    desired: DesiredState,
+    connector: Connector,
+    options: PlanOptions,
+    *,
+    saved: dict[str, object] | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    lock_timeout: float = 0.0,
+    parallelism: int = 4,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    on_progress: Progress | None = None,
+    counter: CallCounter | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[Plan, list[Outcome]]:
+    """`apply` of manifests already loaded (the reconcile loop loads them once per run)."""
     with target_locks(desired, connector, options, "apply", lock_timeout):
         fresh = make_plan(desired, connector, options, counter)
         if saved is not None:

@@ -200,6 +200,9 @@ class CallCounter:
 
     counts: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    # Answers, per (operation, "ok" or the AWS error code), and how many said "slow down".
+    answers: dict[tuple[str, str], int] = field(default_factory=dict)
+    throttled: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, operation: str, retry: bool = False) -> None:
@@ -207,6 +210,13 @@ class CallCounter:
             self.counts[operation] = self.counts.get(operation, 0) + 1
             if retry:
                 self.retries += 1
+
+    def answered(self, operation: str, code: str | None, throttled: bool = False) -> None:
+        with self._lock:
+            key = (operation, code or "ok")
+            self.answers[key] = self.answers.get(key, 0) + 1
+            if throttled:
+                self.throttled += 1
 
     @property
     def total(self) -> int:
@@ -251,7 +261,10 @@ def call(
         except Exception as exc:  # classified right below; nothing is swallowed
             error = classify(operation, exc)
             _log_attempt(operation, target, attempt, started, error.code)
-            if is_throttling(exc):
+            throttled = is_throttling(exc)
+            if counter is not None:
+                counter.answered(operation, error.code, throttled)
+            if throttled:
                 limiter.throttled(ticket)
             refused = isinstance(exc, botocore.exceptions.EndpointConnectionError)
             refusals = refusals + 1 if refused else refusals
@@ -264,6 +277,8 @@ def call(
                     continue
             raise error from exc
         _log_attempt(operation, target, attempt, started, None)
+        if counter is not None:
+            counter.answered(operation, None)
         limiter.succeeded(ticket)
         response.pop("ResponseMetadata", None)
         answer: dict[str, Any] = response

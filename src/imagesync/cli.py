@@ -57,6 +57,15 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _shard(text: str) -> tuple[int, int]:
+    index, slash, count = text.partition("/")
+    if not (slash and index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(
+            f"expected INDEX/COUNT with 0 <= INDEX < COUNT (such as 0/4), got {text!r}"
+        )
+    return int(index), int(count)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on a usage error, which `plan --detailed-exitcode` means as "changes
     present"; imagesync's errors, usage errors included, exit 1."""
@@ -125,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=64,  # live.DEFAULT_CONCURRENCY (a test keeps them equal; cli imports live lazily)
         metavar="N",
         help="reads of live state in flight per target (default: 64); every target is read at once",
+    )
+    pruning.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="INDEX/COUNT",
+        help="only the targets in shard INDEX (from 0) of COUNT, chosen by a hash of the target's name: "
+        "COUNT processes with INDEX 0 to COUNT-1 cover every target once (an empty shard has nothing to do)",
     )
 
     # Every markdown output has the same budget: a GitHub comment holds 65,536 characters.
@@ -225,6 +241,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     apply.set_defaults(handler=_cmd_apply)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[connect, pruning],
+        help="plan and apply on a schedule, correcting drift (the container's loop)",
+        description="Keep Image Builder in the state the manifests describe: every --interval (with jitter), "
+        "read the manifests (DIR, or the --git repository), then plan and apply each target under its lock. "
+        "A failing target backs off on its own while the others carry on; manifests that do not load, or a "
+        "resource imagesync does not own, wait for a new revision; a target whose lock another writer holds is "
+        "skipped. SIGTERM or SIGINT: the changes in flight finish, locks are released, exit 0. With --once: "
+        "exit 0 on success, 1 on any failure, 2 with --dry-run when changes are pending.",
+    )
+    reconcile.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR",
+        help="manifest directory (default: .); with --git, ignored in favour of --git-path",
+    )
+    reconcile.add_argument(
+        "--interval", type=_duration, default=1800.0, metavar="DURATION",
+        help="time between runs, such as 30s, 5m or 1h (default: 30m)",
+    )
+    reconcile.add_argument("--once", action="store_true", help="one run, then exit (for CronJobs and schedules)")
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="plan and report drift and pending changes without writing"
+    )
+    reconcile.add_argument(
+        "--parallelism", type=_positive_int, default=4, metavar="N",
+        help="independent changes made at once per target (default: 4)",
+    )
+    reconcile.add_argument(
+        "--listen", type=_host_port, metavar="HOST:PORT",
+        help="serve /healthz, /readyz and Prometheus /metrics; port 0 picks a free one and the first line on "
+        "stdout is then 'listening=http://HOST:PORT'",
+    )
+    source = reconcile.add_argument_group("git source")
+    source.add_argument(
+        "--git", metavar="URL",
+        help="fetch the manifests from this repository with git (${NAME} in the URL is read from the "
+        "environment, so a token is never on the command line); credentials come from git as usual",
+    )
+    source.add_argument("--ref", default="HEAD", help="branch, tag or commit to apply (default: the remote's HEAD)")
+    source.add_argument("--git-path", default="", metavar="SUBDIR", help="the manifests' directory in the repository")
+    source.add_argument(
+        "--git-cache", metavar="DIR",
+        help="where repositories are fetched to (default: $XDG_CACHE_HOME/imagesync/git, or ~/.cache/imagesync/git)",
+    )
+    reconcile.set_defaults(handler=_cmd_reconcile)
 
     unlock = commands.add_parser(
         "unlock",
@@ -394,6 +456,7 @@ def _plan_options(args: argparse.Namespace) -> Any:
         allow_empty=args.allow_empty,
         refresh_only=getattr(args, "refresh_only", False),
         concurrency=args.concurrency,
+        shard=args.shard,
     )
 
 
@@ -441,6 +504,69 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 2 if args.detailed_exitcode and found else 0
 
 
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from imagesync import reconcile
+
+    if args.git:
+        cache = args.git_cache or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "imagesync", "git"
+        )
+        source: Any = reconcile.GitSource(args.git, args.ref, args.git_path, cache)
+    else:
+        source = reconcile.DirectorySource(args.dir)
+    settings = reconcile.Settings(
+        interval=args.interval,
+        once=args.once,
+        dry_run=args.dry_run,
+        prune=args.prune,
+        targets=tuple(args.target),
+        shard=args.shard,
+        concurrency=args.concurrency,
+        parallelism=args.parallelism,
+        region=args.region,
+    )
+    options, _ = _connect_options(args, args.dir)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        from imagesync.logs import get_logger
+
+        get_logger(__name__).info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with _connect(options) as connector:
+
+            def out(line: str) -> None:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+
+            loop = reconcile.Reconciler(source, connector, settings, stop=stop, out=out)
+            server = None
+            if args.listen is not None:
+                try:
+                    server = reconcile.serve(loop, *args.listen)
+                except OSError as exc:
+                    raise _Usage(f"--listen {args.listen[0]}:{args.listen[1]}: {exc.strerror or exc}") from exc
+                reconcile.listening_line(server, sys.stdout)
+            try:
+                if not args.once:
+                    return loop.loop()
+                report = loop.run_once()
+                results = set(report.results.values())
+                if results & {reconcile.FAILURE, reconcile.INVALID}:
+                    return 1
+                return 2 if args.dry_run and report.pending else 0
+            finally:
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _cmd_apply(args: argparse.Namespace) -> int:
     from imagesync import api
     from imagesync.render import text as render_text
@@ -448,8 +574,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     signals: _Signals = getattr(args, "signals", None) or _Signals()
     options, source = _connect_options(args, args.source)
     saved_plan = os.path.isfile(source)
-    if saved_plan and (args.target or args.prune or args.allow_empty):
-        raise _Usage("a saved plan carries its own --target, --prune and --allow-empty: apply it without them")
+    if saved_plan and (args.target or args.prune or args.allow_empty or args.shard):
+        raise _Usage(
+            "a saved plan carries its own --target, --shard, --prune and --allow-empty: apply it without them"
+        )
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     # A saved plan is the reviewed approval (as `terraform apply tfplan`): it applies without a prompt.
     approved = args.auto_approve or saved_plan
@@ -510,8 +638,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     elif interrupted:
         _print_interrupted(interrupted, outcomes, left)
+    elif not plan.targets and args.shard:
+        print(render_text.empty_shard(args.shard))
     elif not plan.has_changes:
-        print("No changes. Image Builder matches the manifests.")
+        print(render_text.NO_CHANGES)
     elif not outcomes:
         print("Apply cancelled.")
     else:
@@ -763,6 +893,28 @@ def _write_file(path: str, text: str) -> None:
         raise _Usage(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float:
+    """30s, 5m, 1h, 1d or plain seconds; at least one second."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 30 * 86400:
+        raise argparse.ArgumentTypeError(f"expected a duration from 1s to 30d, such as 30s, 5m or 1h, got {text!r}")
+    return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, such as 0.0.0.0:8080 or 127.0.0.1:0, got {text!r}")
+    return host.strip("[]"), _port(port)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -930,7 +1082,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _fewer_malloc_arenas()
     from imagesync.logs import configure
 
-    configure(getattr(args, "log_format", "console"), bool(args.verbose))
+    # The loop's run events are its record: it logs them, as every long-running service does.
+    configure(getattr(args, "log_format", "console"), bool(args.verbose), info=args.command == "reconcile")
     signals = args.signals = _Signals()
     try:
         if args.command in ("plan", "apply"):

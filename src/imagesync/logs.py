@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 
 
-def configure(log_format: str = "console", verbose: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING
+def configure(log_format: str = "console", verbose: bool = False, info: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.INFO if info else logging.WARNING
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"

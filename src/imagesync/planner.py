@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import os
 import threading
 import uuid
@@ -78,14 +79,28 @@ class PlanOptions:
     allow_empty: bool = False
     refresh_only: bool = False
     concurrency: int = DEFAULT_CONCURRENCY  # reads in flight per target
+    # (INDEX, COUNT): only the targets whose name hashes to shard INDEX of COUNT (`--shard`).
+    shard: tuple[int, int] | None = None
 
 
-def selected_targets(desired: DesiredState, names: tuple[str, ...]) -> list[Target]:
+def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
+    """Is target `name` in `shard`? Decided by a hash of the name alone, so every process that
+    splits a project the same way agrees, whatever order or machine it runs in."""
+    if shard is None:
+        return True
+    index, count = shard
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % count == index
+
+
+def selected_targets(
+    desired: DesiredState, names: tuple[str, ...], shard: tuple[int, int] | None = None
+) -> list[Target]:
     known = {t.name: t for t in desired.project.targets}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UserError(f"unknown target(s): {', '.join(unknown)}; imagesync.yaml defines: {', '.join(known)}")
-    return [known[n] for n in names] if names else list(desired.project.targets)
+    chosen = [known[n] for n in names] if names else list(desired.project.targets)
+    return [t for t in chosen if in_shard(t.name, shard)]
 
 
 class EarlyReads:
@@ -105,7 +120,8 @@ class EarlyReads:
         known = {t.name: t for t in project.targets}
         self.project = project
         self.options = options
-        self.targets = [known[n] for n in options.targets if n in known] if options.targets else list(known.values())
+        chosen = [known[n] for n in options.targets if n in known] if options.targets else list(known.values())
+        self.targets = [t for t in chosen if in_shard(t.name, options.shard)]
         self._manifests: Future[DesiredState] = Future()
         self._stop = threading.Event()
         self._clients: dict[str, Any] = {}
@@ -207,7 +223,7 @@ def make_plan(
         early.provide(desired)
         early.clients_made()
     _refuse_shared_scopes(desired, connector)
-    selected = selected_targets(desired, options.targets)
+    selected = selected_targets(desired, options.targets, options.shard)
     planned = with_upstream(desired, selected)  # the selected targets, after the ones they use
     desired = with_s3_documents(desired, connector, planned, counter)
     targets = []
@@ -253,6 +269,7 @@ def make_plan(
             "allow_empty": options.allow_empty,
             "refresh_only": options.refresh_only,
             "targets": list(options.targets),
+            **({"shard": list(options.shard)} if options.shard is not None else {}),
         },
     )
 

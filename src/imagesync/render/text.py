@@ -42,6 +42,11 @@ INLINE_CHARS = 100  # longer values (or any with a newline) are shown on lines o
 SPAN_CONTEXT = 30  # characters kept either side of the changed span of a long one-line value
 DIFF_CONTEXT = 3  # unchanged lines either side of a changed line in a unified diff
 NO_CHANGES = "No changes. Image Builder matches the manifests."
+
+
+def empty_shard(shard: Any) -> str:
+    index, count = shard
+    return f"No changes: shard {index}/{count} holds none of the project's targets."
 REMOVED_NOTE = "  (removed: Image Builder's default applies)"
 NO_NEWLINE = "\\ no newline at end"
 
@@ -101,6 +106,8 @@ def summary_line(plan: Plan) -> str:
         if not drift:
             return "No drift. Image Builder matches what imagesync last applied."
         return f"Refresh only: {_plural(drift, 'drifted resource')} found; nothing will be changed."
+    if not plan.targets and plan.options.get("shard"):
+        return empty_shard(plan.options["shard"])
     if not plan.has_changes:
         return NO_CHANGES
     s = plan.summary()

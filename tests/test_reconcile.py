@@ -1,0 +1,307 @@
+"""`imagesync reconcile`, run as a subprocess against the sandbox the way a container runs it.
+
+Timing is never asserted: the loop's own output counts its runs ("run=... target=... result=..."
+lines on stdout), and each test waits for a number of runs, not for a number of seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagesync.sandbox import running
+from support import make_client, manifest_tree, run_imagesync, stop_process, wait_until
+
+PROJECT = "project: loop\ntargets:\n  - name: dev\n    region: us-east-1\n    account: '123456789012'\n"
+INFRA = """apiVersion: imagesync/v1
+kind: InfrastructureConfiguration
+metadata: {name: build}
+spec:
+  instanceProfileName: build
+  instanceTypes: [m7i.large]
+"""
+
+
+def infra(name: str) -> str:
+    return INFRA.replace("{name: build}", f"{{name: {name}}}")
+
+
+class Loop:
+    """A running `imagesync reconcile`: its stdout lines collected on a thread, its stderr kept."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imagesync", "reconcile", *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        )
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        threading.Thread(target=self._collect, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._collect, args=(self.proc.stderr, self.errors), daemon=True).start()
+
+    @staticmethod
+    def _collect(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    @property
+    def url(self) -> str:
+        line = wait_until(lambda: next((x for x in self.lines if x.startswith("listening=")), None) or self._alive(),
+                          "the loop listens")
+        return str(line).split("=", 1)[1]
+
+    def _alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"reconcile exited {self.proc.returncode}: {self.errors[-5:]}")
+
+    def runs(self, target: str = "dev") -> list[dict[str, str]]:
+        return [_fields(x) for x in list(self.lines) if x.startswith("run=") and f" target={target} " in x]
+
+    def wait_runs(self, n: int, target: str = "dev") -> list[dict[str, str]]:
+        def enough() -> list[dict[str, str]] | None:
+            self._alive()
+            runs = self.runs(target)
+            return runs if len(runs) >= n else None
+
+        return wait_until(enough, f"{n} runs of {target}", timeout=120)
+
+
+def _fields(line: str) -> dict[str, str]:
+    head = line.split(" error=", 1)
+    out = dict(part.split("=", 1) for part in head[0].split())
+    if len(head) > 1:
+        out["error"] = head[1]
+    return out
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def writes(endpoint: str) -> int:
+    with urllib.request.urlopen(f"{endpoint}/_sandbox/stats") as resp:
+        ops = json.load(resp)["operations"]
+    return sum(n for op, n in ops.items() if not op.startswith(("Get", "List")))
+
+
+@pytest.fixture
+def sandbox_url() -> Iterator[str]:
+    with running() as served:
+        yield served.endpoint_url
+
+
+def test_once_applies_an_empty_account(tmp_path: Path, sandbox_url: str) -> None:
+    manifest_tree(tmp_path / "m", PROJECT, infra("build"), infra("test"))
+    done = run_imagesync(["reconcile", "m", "--sandbox", sandbox_url, "--once"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [line] = [_fields(x) for x in done.stdout.splitlines() if x.startswith("run=")]
+    assert line["target"] == "dev" and line["result"] == "success" and line["applied"] == "2"
+    names = {c["name"] for c in make_client(sandbox_url, account="123456789012")
+             .list_infrastructure_configurations()["infrastructureConfigurationSummaryList"]}
+    assert names == {"build", "test"}
+    again = run_imagesync(["reconcile", "m", "--sandbox", sandbox_url, "--once", "--dry-run"], cwd=tmp_path)
+    assert again.returncode == 0 and "pending=0" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_running_loop_reverts_an_out_of_band_edit_within_two_intervals(tmp_path: Path, sandbox_url: str) -> None:
+    manifest_tree(tmp_path / "m", PROJECT, INFRA)
+    loop = Loop(["m", "--sandbox", sandbox_url, "--interval", "2s"], tmp_path)
+    try:
+        loop.wait_runs(1)
+        client = make_client(sandbox_url, account="123456789012")
+        [summary] = client.list_infrastructure_configurations()["infrastructureConfigurationSummaryList"]
+        client.update_infrastructure_configuration(
+            infrastructureConfigurationArn=summary["arn"], instanceProfileName="build", instanceTypes=["t3.nano"]
+        )
+        before = len(loop.runs())
+
+        def types() -> list[str]:
+            item = client.get_infrastructure_configuration(infrastructureConfigurationArn=summary["arn"])
+            return list(item["infrastructureConfiguration"]["instanceTypes"])
+
+        wait_until(lambda: types() == ["m7i.large"] or (len(loop.runs()) > before + 2 and "too late"),
+                   "the edit is reverted")
+        assert types() == ["m7i.large"]
+        assert len(loop.runs()) <= before + 2, "reverted only after more than two intervals"
+        assert any(r["drift"] == "1" and r["result"] == "success" for r in loop.runs()[before:])
+    finally:
+        stop_process(loop.proc)
+
+
+def test_dry_run_writes_nothing_and_reports_drift_in_metrics(tmp_path: Path, sandbox_url: str) -> None:
+    manifest_tree(tmp_path / "m", PROJECT, INFRA)
+    assert run_imagesync(["reconcile", "m", "--sandbox", sandbox_url, "--once"], cwd=tmp_path).returncode == 0
+    client = make_client(sandbox_url, account="123456789012")
+    [summary] = client.list_infrastructure_configurations()["infrastructureConfigurationSummaryList"]
+    client.update_infrastructure_configuration(
+        infrastructureConfigurationArn=summary["arn"], instanceProfileName="build", instanceTypes=["t3.nano"]
+    )
+    written = writes(sandbox_url)
+    loop = Loop(["m", "--sandbox", sandbox_url, "--dry-run", "--interval", "1s", "--listen", "127.0.0.1:0"],
+                tmp_path)
+    try:
+        url = loop.url
+        loop.wait_runs(2)
+        status, text = get(f"{url}/metrics")
+        assert status == 200
+        assert metric(text, "imagesync_drift_resources", target="dev", kind="InfrastructureConfiguration") == 1.0
+        assert metric(text, "imagesync_drift_resources", target="dev", kind="Component") == 0.0
+        assert metric(text, "imagesync_pending_changes", target="dev") == 1.0
+        assert (metric(text, "imagesync_reconcile_total", target="dev", result="success") or 0) >= 2
+        assert (metric(text, "imagesync_api_calls_total", operation="GetInfrastructureConfiguration", code="ok")
+                or 0) >= 2
+        assert get(f"{url}/healthz")[0] == 200 and get(f"{url}/readyz")[0] == 200
+    finally:
+        stop_process(loop.proc)
+    assert writes(sandbox_url) == written, "a dry run wrote"
+    once = run_imagesync(["reconcile", "m", "--sandbox", sandbox_url, "--once", "--dry-run"], cwd=tmp_path)
+    assert once.returncode == 2, once.stdout + once.stderr
+    assert writes(sandbox_url) == written
+
+
+def test_a_bad_manifest_fails_readiness_and_waits_for_a_new_revision(tmp_path: Path, sandbox_url: str) -> None:
+    root = manifest_tree(tmp_path / "m", PROJECT, INFRA.replace("instanceTypes: [m7i.large]", "instanceTypes: 7"))
+    loop = Loop(["m", "--sandbox", sandbox_url, "--interval", "1s", "--listen", "127.0.0.1:0"], tmp_path)
+    try:
+        url = loop.url
+        first = loop.wait_runs(1, target="(manifests)")[0]
+        assert first["result"] == "invalid" and "m.yaml:" in first["error"], first
+        status, why = get(f"{url}/readyz")
+        assert status == 503 and "do not load" in why
+        # The loop wakes every interval, sees the same revision, and does not try again.
+        wait_until(lambda: sum("waiting for a new revision" in e for e in loop.errors) >= 2, "two idle wake-ups")
+        assert len(loop.runs("(manifests)")) == 1
+        assert writes(sandbox_url) == 0 and get(f"{url}/readyz")[0] == 503
+        (root / "m.yaml").write_text(INFRA)  # a new revision of the manifests
+        ok = loop.wait_runs(1)[0]
+        assert ok["result"] == "success" and ok["revision"] != first["revision"]
+        wait_until(lambda: get(f"{url}/readyz")[0] == 200, "ready again")
+    finally:
+        stop_process(loop.proc)
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_new_git_revision_is_picked_up_and_recorded(tmp_path: Path, sandbox_url: str) -> None:
+    bare, work = tmp_path / "repo.git", tmp_path / "work"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare), cwd=tmp_path)
+    git("init", "--quiet", "--initial-branch=main", str(work), cwd=tmp_path)
+    manifest_tree(work / "deploy", PROJECT, INFRA)
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "one", cwd=work)
+    git("push", "--quiet", str(bare), "main", cwd=work)
+    first = git("rev-parse", "HEAD", cwd=work)
+    loop = Loop(["--git", bare.as_uri(), "--ref", "main", "--git-path", "deploy", "--git-cache", str(tmp_path / "c"),
+                 "--sandbox", sandbox_url, "--interval", "1s", "--listen", "127.0.0.1:0"], tmp_path)
+    try:
+        url = loop.url
+        run = loop.wait_runs(1)[0]
+        assert run["result"] == "success" and first.startswith(run["revision"])
+        (work / "deploy" / "m.yaml").write_text(INFRA + "---\n" + infra("second"))
+        git("commit", "--quiet", "-am", "two", cwd=work)
+        git("push", "--quiet", str(bare), "main", cwd=work)
+        second = git("rev-parse", "HEAD", cwd=work)
+        wait_until(lambda: any(second.startswith(r["revision"]) for r in loop.runs()), "the new revision applied")
+        newest = [r for r in loop.runs() if second.startswith(r["revision"])][0]
+        assert newest["applied"] == "1" and newest["result"] == "success"
+        _, text = get(f"{url}/metrics")
+        assert metric(text, "imagesync_source_revision_info", revision=second) == 1.0
+        assert metric(text, "imagesync_source_revision_info", revision=first) is None
+        assert any(second in e and "reconciled" in e for e in loop.errors), "the revision is in the run's log event"
+    finally:
+        stop_process(loop.proc)
+
+
+def test_sigterm_mid_apply_exits_0_promptly_and_releases_the_lock(tmp_path: Path) -> None:
+    docs = [infra(f"b{i:02d}") for i in range(40)]
+    manifest_tree(tmp_path / "m", PROJECT, *docs)
+    with running(latency_ms=100) as served:
+        loop = Loop(["m", "--sandbox", served.endpoint_url, "--interval", "1h", "--parallelism", "1"], tmp_path)
+        try:
+            wait_until(lambda: writes(served.endpoint_url) >= 2 or loop._alive(), "the apply is under way")
+            loop.proc.send_signal(signal.SIGTERM)
+            assert loop.proc.wait(timeout=10) == 0, loop.errors[-5:]
+            made = writes(served.endpoint_url)
+            assert 0 < made < 40, "SIGTERM arrived mid-apply"
+        finally:
+            stop_process(loop.proc)
+        # The lock is free: the next writer gets it at once (a held lock fails without waiting).
+        after = run_imagesync(["apply", "m", "--sandbox", served.endpoint_url, "--auto-approve"], cwd=tmp_path)
+        assert after.returncode == 0, after.stderr
+
+
+def test_two_loops_against_one_target_never_both_write(tmp_path: Path) -> None:
+    manifest_tree(tmp_path / "m", PROJECT, *[infra(f"b{i:02d}") for i in range(20)])
+    with running(latency_ms=50) as served:
+        args = [sys.executable, "-m", "imagesync", "reconcile", "m", "--sandbox", served.endpoint_url, "--once"]
+        procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+        runs = [_fields(line) for out, _ in outs for line in out.splitlines() if line.startswith("run=")]
+        applied = [int(r.get("applied", "0")) for r in runs]
+        assert sorted(applied) == [0, 20], runs  # one wrote everything; the other skipped or found nothing to do
+        assert writes(served.endpoint_url) == 20
+        skipped = [r for r in runs if r["result"] == "skipped"]
+        assert all("is held by" in r["error"] for r in skipped)
+
+
+def test_four_shards_of_forty_targets_cover_each_target_once(tmp_path: Path) -> None:
+    targets = "".join(f"  - name: t{i:02d}\n    region: us-east-1\n    account: '{100000000000 + i}'\n"
+                      for i in range(40))
+    manifest_tree(tmp_path / "m", f"project: shards\ntargets:\n{targets}", INFRA)
+    seen: list[str] = []
+    for index in range(4):
+        done = run_imagesync(["plan", "m", "--sandbox", str(tmp_path / "sb.json"), "--shard", f"{index}/4",
+                              "--format", "json"], cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        names = [t["name"] for t in json.loads(done.stdout)["targets"]]
+        assert names, f"shard {index} of 4 is empty"
+        seen += names
+    assert sorted(seen) == [f"t{i:02d}" for i in range(40)]
+
+
+def test_an_empty_shard_succeeds_with_nothing_to_do_and_bad_shards_are_refused(tmp_path: Path) -> None:
+    manifest_tree(tmp_path / "m", PROJECT, INFRA)
+    state = str(tmp_path / "sb.json")
+    codes = {}
+    for index in range(2):
+        done = run_imagesync(["apply", "m", "--sandbox", state, "--shard", f"{index}/2", "--auto-approve"],
+                             cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        codes[index] = done.stdout
+    assert sorted("1 created" in out for out in codes.values()) == [False, True], codes
+    assert sorted("holds none of the project's targets" in out for out in codes.values()) == [False, True], codes
+    for bad in ("2/2", "1", "-1/2", "a/b", "0/0"):
+        done = run_imagesync(["plan", "m", "--sandbox", state, "--shard", bad], cwd=tmp_path)
+        assert done.returncode == 1 and "--shard" in done.stderr and "Traceback" not in done.stderr, bad
