@@ -305,3 +305,17 @@ def test_an_empty_shard_succeeds_with_nothing_to_do_and_bad_shards_are_refused(t
     for bad in ("2/2", "1", "-1/2", "a/b", "0/0"):
         done = run_imagesync(["plan", "m", "--sandbox", state, "--shard", bad], cwd=tmp_path)
         assert done.returncode == 1 and "--shard" in done.stderr and "Traceback" not in done.stderr, bad
+
+
+def test_a_failing_targets_backoff_doubles_from_a_tenth_of_the_interval_up_to_the_interval() -> None:
+    from imagesync.reconcile import DirectorySource, Reconciler, Settings
+
+    def waits(interval: float) -> list[float]:
+        loop = Reconciler(DirectorySource("."), connector=None, settings=Settings(interval=interval))  # type: ignore[arg-type]
+        return [loop._backoff(n) for n in range(1, 9)]
+
+    hour = waits(3600)  # the first retry after 30 s (a tenth, at most 30 s), jitter of up to 10% on top
+    assert all(30 * 2**i <= w <= 30 * 2**i * 1.1 for i, w in enumerate(hour[:6]))
+    assert all(3600 <= w <= 3960 for w in hour[7:]), "capped at the interval"
+    short = waits(2)  # a tenth of 2 s is less than the 1 s floor
+    assert 1 <= short[0] <= 1.1 and all(2 <= w <= 2.2 for w in short[1:])
