@@ -319,3 +319,20 @@ def test_a_failing_targets_backoff_doubles_from_a_tenth_of_the_interval_up_to_th
     assert all(3600 <= w <= 3960 for w in hour[7:]), "capped at the interval"
     short = waits(2)  # a tenth of 2 s is less than the 1 s floor
     assert 1 <= short[0] <= 1.1 and all(2 <= w <= 2.2 for w in short[1:])
+
+
+def test_a_failing_target_never_stops_the_others(tmp_path: Path, sandbox_url: str) -> None:
+    two = PROJECT + "  - name: prod\n    region: us-east-1\n    account: '210987654321'\n"
+    manifest_tree(tmp_path / "m", two, INFRA)
+    # prod already has an InfrastructureConfiguration of that name that imagesync did not make.
+    make_client(sandbox_url, account="210987654321").create_infrastructure_configuration(
+        name="build", instanceProfileName="someone-elses"
+    )
+    done = run_imagesync(["reconcile", "m", "--sandbox", sandbox_url, "--once"], cwd=tmp_path)
+    assert done.returncode == 1
+    runs = {r["target"]: r for r in (_fields(x) for x in done.stdout.splitlines() if x.startswith("run="))}
+    assert runs["dev"]["result"] == "success" and runs["dev"]["applied"] == "1"
+    assert runs["prod"]["result"] == "invalid" and "InfrastructureConfiguration/build" in runs["prod"]["error"]
+    [dev] = make_client(sandbox_url, account="123456789012").list_infrastructure_configurations()[
+        "infrastructureConfigurationSummaryList"]
+    assert dev["name"] == "build"
