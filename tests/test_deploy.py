@@ -887,3 +887,50 @@ def test_ecs_semantic_mistakes_are_caught() -> None:
     ]
     task["containerDefinitions"][0]["command"].remove("--once")
     assert "the scheduled task does not run --once" in schedule_problems(json_file(ECS / "schedule.json"), task)
+
+
+# --- the README's section on running it continuously ----------------------------------------------
+
+# The reconcile command's metrics, as its interface names them.
+METRICS = {
+    "imagesync_reconcile_total",
+    "imagesync_reconcile_duration_seconds",
+    "imagesync_last_success_timestamp_seconds",
+    "imagesync_drift_resources",
+    "imagesync_pending_changes",
+    "imagesync_api_calls_total",
+    "imagesync_throttled_total",
+    "imagesync_source_revision_info",
+}
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## Run it continuously\n")
+    end = text.index("\n## ", start + 1)
+    assert text[end:].startswith("\n## Performance\n"), "the section sits just before ## Performance"
+    return text[start:end]
+
+
+def test_the_readme_names_only_the_reconcile_metrics() -> None:
+    named = set(re.findall(r"\bimagesync_[a-z_]+", readme_section()))
+    assert named == METRICS
+
+
+def test_the_readme_alerts_are_well_formed_rules() -> None:
+    block = re.search(r"```yaml\n(.*?)```", readme_section(), re.S)
+    assert block
+    rules = yaml.safe_load(block.group(1))["groups"][0]["rules"]
+    assert {rule["alert"] for rule in rules} >= {"ImagesyncDriftPersists", "ImagesyncNoSuccess", "ImagesyncRunsFailing"}
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for"} and rule["expr"].count("(") == rule["expr"].count(")")
+
+
+def test_the_readme_names_every_deploy_file_and_only_those() -> None:
+    section = readme_section()
+    named = set(re.findall(r"`((?:deploy/(?:kubernetes|ecs)/)?[a-z-]+\.(?:yaml|json))`", section))
+    named |= set(re.findall(r"file://(deploy/ecs/[a-z-]+\.json)", section))
+    files = {path.name for path in (ROOT / "deploy").rglob("*") if path.is_file()}
+    assert {Path(name).name for name in named} - {"imagesync.yaml"} == files
+    for name in re.findall(r"file://(deploy/ecs/[a-z-]+\.json)", section):
+        assert (ROOT / name).is_file()
