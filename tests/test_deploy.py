@@ -446,6 +446,16 @@ def test_kubernetes_document_matches_the_strict_schema(name: str, doc: dict[str,
     assert schema_errors(doc) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "doc"), all_k8s_documents(), ids=[doc_id(name, doc) for name, doc in all_k8s_documents()]
+)
+def test_every_document_refuses_an_unknown_field(name: str, doc: dict[str, Any]) -> None:
+    mutated = copy.deepcopy(doc)
+    mutated["metadata"]["lables"] = mutated["metadata"].pop("labels", {})
+    errors = schema_errors(mutated)
+    assert len(errors) == 1 and "'lables' was unexpected" in errors[0]
+
+
 def test_a_misspelled_field_fails_the_schema() -> None:
     doc = one("deployment.yaml", "Deployment")
     container = pod_spec(doc)["containers"][0]
