@@ -41,7 +41,7 @@ ECS = ROOT / "deploy" / "ecs"
 K8S_FILES = ["deployment.yaml", "cronjob.yaml", "indexed-job.yaml", "git-sync.yaml"]
 TASK_DEFINITIONS = ["task-definition.json", "service-task-definition.json"]
 
-# The newest Kubernetes release whose schemas the pinned kubernetes-validate ships.
+# The newest Kubernetes release whose schemas kubernetes-validate 1.37 (the floor in pyproject.toml) ships.
 KUBERNETES_VERSION = "1.37.0"
 IMAGE = "ghcr.io/imagesync/imagesync:0.1.0"
 GIT_SYNC_IMAGE = re.compile(r"^registry\.k8s\.io/git-sync/git-sync:v4\.\d+\.\d+$")
