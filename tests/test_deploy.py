@@ -35,6 +35,8 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 
+from imagesync.cli import build_parser
+
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 ECS = ROOT / "deploy" / "ecs"
@@ -146,6 +148,13 @@ def parse_reconcile(argv: list[str]) -> argparse.Namespace:
             raise ArgsError("credentials in the --git URL")
     if args.once and args.interval:
         raise ArgsError("--once and --interval together")
+    # And imagesync's own parser takes them, as the container would be given them by Kubernetes
+    # (`$(VAR)` expanded: the job completion index is a number from 0).
+    expanded = [re.sub(r"\$\((\w+)\)", "0", arg) for arg in argv]
+    try:
+        build_parser().parse_args(expanded)
+    except SystemExit as exc:
+        raise ArgsError(f"imagesync's own parser refuses {expanded}") from exc
     return args
 
 
