@@ -336,3 +336,15 @@ def test_a_failing_target_never_stops_the_others(tmp_path: Path, sandbox_url: st
     [dev] = make_client(sandbox_url, account="123456789012").list_infrastructure_configurations()[
         "infrastructureConfigurationSummaryList"]
     assert dev["name"] == "build"
+
+
+def test_a_new_revision_is_applied_without_waiting_for_the_interval(tmp_path: Path, sandbox_url: str) -> None:
+    root = manifest_tree(tmp_path / "m", PROJECT, INFRA)
+    loop = Loop(["m", "--sandbox", sandbox_url, "--interval", "1h", "--poll-source", "1s"], tmp_path)
+    try:
+        [first] = loop.wait_runs(1)
+        (root / "m.yaml").write_text(INFRA + "---\n" + infra("second"))
+        second = loop.wait_runs(2)[1]
+        assert second["revision"] != first["revision"] and second["applied"] == "1"
+    finally:
+        stop_process(loop.proc)

@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=_duration, default=1800.0, metavar="DURATION",
         help="time between runs, such as 30s, 5m or 1h (default: 30m)",
     )
+    reconcile.add_argument(
+        "--poll-source", type=_duration, default=60.0, metavar="DURATION",
+        help="how often the manifests are looked at for a new revision, which is applied at once (default: 1m)",
+    )
     reconcile.add_argument("--once", action="store_true", help="one run, then exit (for CronJobs and schedules)")
     reconcile.add_argument(
         "--dry-run", action="store_true", help="plan and report drift and pending changes without writing"
@@ -524,6 +528,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         parallelism=args.parallelism,
         region=args.region,
+        poll=args.poll_source,
     )
     options, _ = _connect_options(args, args.dir)
     stop = threading.Event()

@@ -4,7 +4,8 @@ Every run reads the manifests from a source (a directory, or a git repository fe
 cache), loads them once, and then plans and applies one target at a time under that target's
 writer lock. What happens to one target never stops another:
 
-- success: the target is next due one interval later (with jitter);
+- success: the target is next due one interval later (with jitter), or as soon as the source
+  has a new revision (the source is looked at every minute, `--poll-source`);
 - a lock held by another writer (a second replica, a CI apply): the run is skipped, not failed;
 - a transient failure (throttling past the retry deadline, 5xx, connection trouble, or anything
   unexpected): retried sooner, with exponential backoff capped at the interval;
@@ -161,6 +162,7 @@ class Settings:
     concurrency: int = 64
     parallelism: int = 4
     region: str | None = None
+    poll: float = 60.0  # seconds between looks at the source for a new revision
 
 
 @dataclass
@@ -168,6 +170,7 @@ class TargetState:
     failures: int = 0  # consecutive
     due: float = 0.0  # monotonic time of the next attempt
     blocked: str | None = None  # the revision a permanent failure happened at
+    revision: str = ""  # the revision last run at
     result: str = ""
     error: str = ""
 
@@ -289,8 +292,9 @@ class Reconciler:
             if self.stop.is_set():
                 break
             state = self.targets.setdefault(target.name, TargetState())
-            if state.blocked == revision or self.clock() < state.due:
-                continue
+            if state.blocked == revision or (self.clock() < state.due and state.revision == revision):
+                continue  # a new revision is applied at once; the same one once an interval
+            state.revision = revision
             result, pending = self._reconcile_target(run_id, revision, desired, target.name, state)
             report.results[target.name] = result
             report.pending += pending
@@ -399,14 +403,14 @@ class Reconciler:
         return min(self.settings.interval, first * 2 ** (failures - 1)) * (1 + random.uniform(0, 0.1))
 
     def next_wait(self) -> float:
-        """Seconds until a target is next due (the whole interval when none has a time yet)."""
+        """Seconds until a target is next due, or until the source is next looked at for a new
+        revision (every `poll` seconds, or every interval when that is shorter)."""
         now = self.clock()
         dues = [s.due for s in self.targets.values() if s.blocked is None]
         if self.source_state.result == FAILURE:
             dues.append(now + self._backoff(self.source_state.failures))
-        if not dues:
-            return self._interval()
-        return max(0.0, min(dues) - now)
+        poll = min(self.settings.poll, self.settings.interval)
+        return max(0.0, min([*dues, now + poll]) - now)
 
     def loop(self) -> int:
         """Run until `stop` is set; 0 then (a signal is how a loop is meant to end)."""
