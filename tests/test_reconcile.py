@@ -253,6 +253,8 @@ def test_sigterm_mid_apply_exits_0_promptly_and_releases_the_lock(tmp_path: Path
             assert loop.proc.wait(timeout=10) == 0, loop.errors[-5:]
             made = writes(served.endpoint_url)
             assert 0 < made < 40, "SIGTERM arrived mid-apply"
+            [run] = loop.runs()
+            assert run["result"] == "interrupted" and int(run["applied"]) == made, run
         finally:
             stop_process(loop.proc)
         # The lock is free: the next writer gets it at once (a held lock fails without waiting).
@@ -348,3 +350,65 @@ def test_a_new_revision_is_applied_without_waiting_for_the_interval(tmp_path: Pa
         assert second["revision"] != first["revision"] and second["applied"] == "1"
     finally:
         stop_process(loop.proc)
+
+
+def _reconciler(root: Path, url: str, clock: list[float], **settings: Any) -> Any:
+    from imagesync.aws import ConnectOptions, Connector
+    from imagesync.reconcile import DirectorySource, Reconciler, Settings
+
+    connector = Connector(ConnectOptions(sandbox=url))
+    return connector, Reconciler(DirectorySource(str(root)), connector, Settings(**settings), clock=lambda: clock[0])
+
+
+def test_removed_targets_and_unreadable_sources_never_make_the_loop_spin(tmp_path: Path, sandbox_url: str) -> None:
+    two = PROJECT + "  - name: prod\n    region: us-east-1\n    account: '210987654321'\n"
+    root = manifest_tree(tmp_path / "m", two, INFRA)
+    clock = [1000.0]
+    connector, loop = _reconciler(root, sandbox_url, clock, interval=3600, poll=5)
+    with connector:
+        assert loop.ready()[0] is False  # no run yet
+        assert set(loop.run_once().results) == {"dev", "prod"}
+        assert loop.next_wait() == 5 and loop.ready() == (True, "ok")
+        (root / "imagesync.yaml").write_text(PROJECT)  # prod leaves the project
+        clock[0] += 7200  # both were due long ago
+        assert set(loop.run_once().results) == {"dev"}
+        assert set(loop.targets) == {"dev"} and loop.next_wait() == 5
+        # Manifests that stop loading: no target can run, so the wait is the poll, however overdue they are.
+        (root / "m.yaml").write_text("kind: [")
+        clock[0] += 7200
+        assert loop.run_once().results == {"(manifests)": "invalid"}
+        assert loop.next_wait() == 5 and loop.ready()[0] is False
+        # A source that cannot be read at all: its own backoff, from a tenth of the interval (30 s at most).
+        root.rename(tmp_path / "gone")
+        clock[0] += 7200
+        assert loop.run_once().results == {"(manifests)": "failure"}
+        assert 30 <= loop.next_wait() <= 33
+        assert loop._backoff(10_000) <= 3600 * 1.1  # no overflow after days of failures
+
+
+def test_readiness_waits_for_a_first_read_of_the_manifests(tmp_path: Path, sandbox_url: str) -> None:
+    clock = [0.0]
+    connector, loop = _reconciler(tmp_path / "missing", sandbox_url, clock, interval=60)
+    with connector:
+        assert loop.run_once().results == {"(manifests)": "failure"}
+        ready, why = loop.ready()
+        assert ready is False and "not been read" in why
+
+
+def test_git_credentials_never_reach_a_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagesync.errors import UserError
+    from imagesync.reconcile import GitSource
+
+    monkeypatch.setenv("TOKEN", "s3cr3t/+token")
+    source = GitSource("https://oauth2:${TOKEN}@git.example.com/org/repo.git", "main", "", str(tmp_path))
+    url, env = source.command()
+    assert url == "https://git.example.com/org/repo.git" and "s3cr3t" not in url
+    assert "s3cr3t" not in str(source.checkout) and "TOKEN" not in source.describe()
+    # The helper the environment configures answers git's own credential request, and only it does.
+    asked = subprocess.run(
+        ["git", "credential", "fill"], input="protocol=https\nhost=git.example.com\n\n", capture_output=True,
+        text=True, env={**os.environ, **env, "GIT_TERMINAL_PROMPT": "0"}, check=True,
+    )
+    assert "username=oauth2\n" in asked.stdout and "password=s3cr3t/+token\n" in asked.stdout
+    with pytest.raises(UserError, match="never starts with '-'"):
+        GitSource("https://git.example.com/r.git", "--upload-pack=touch pwned", "", str(tmp_path))

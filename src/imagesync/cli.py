@@ -511,11 +511,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_reconcile(args: argparse.Namespace) -> int:
     from imagesync import reconcile
 
+    cache = ""
     if args.git:
         cache = args.git_cache or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "imagesync", "git"
         )
-        source: Any = reconcile.GitSource(args.git, args.ref, args.git_path, cache)
+    stop = threading.Event()
+    if args.git:
+        source: Any = reconcile.GitSource(args.git, args.ref, args.git_path, cache, stop=stop)
     else:
         source = reconcile.DirectorySource(args.dir)
     settings = reconcile.Settings(
@@ -523,6 +526,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         once=args.once,
         dry_run=args.dry_run,
         prune=args.prune,
+        allow_empty=args.allow_empty,
         targets=tuple(args.target),
         shard=args.shard,
         concurrency=args.concurrency,
@@ -531,7 +535,6 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         poll=args.poll_source,
     )
     options, _ = _connect_options(args, args.dir)
-    stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         from imagesync.logs import get_logger

@@ -18,10 +18,13 @@ and the readiness the health server reports; the CLI makes the connector and the
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import random
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -38,17 +42,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from imagesync.api import PlanErrored, apply_desired
 from imagesync.aws import CallCounter, Connector
 from imagesync.errors import ImagesyncError, PermanentError, UserError
-from imagesync.execute import FAILED, Outcome
+from imagesync.execute import FAILED, NOT_STARTED, Outcome
 from imagesync.kinds import REGISTRY
 from imagesync.lock import LockHeld
 from imagesync.logs import get_logger
 from imagesync.manifest.loader import load, load_project
 from imagesync.plan_model import Plan
-from imagesync.planner import PlanOptions, make_plan, selected_targets
+from imagesync.planner import PlanOptions, in_shard, make_plan, selected_targets
 
 log = get_logger(__name__)
 
-SUCCESS, FAILURE, INVALID, SKIPPED = "success", "failure", "invalid", "skipped"
+SUCCESS, FAILURE, INVALID, SKIPPED, INTERRUPTED = "success", "failure", "invalid", "skipped", "interrupted"
 MANIFESTS = "(manifests)"  # the target label of a run that failed before any target was chosen
 
 
@@ -95,56 +99,106 @@ def redact(url: str) -> str:
 class GitSource:
     """Manifests in a git repository, fetched with the `git` command into a cache directory.
 
-    `${NAME}` in the URL is taken from the environment when fetching (a token, say), so that the
-    secret is never on the command line imagesync is started with; URLs are redacted in every
-    message. Credentials may also come from git itself (an SSH key, a credential helper).
+    `${NAME}` in the URL is taken from the environment when fetching (a token, say). A user and
+    password in the URL never reach a command line, imagesync's or git's: git is given the URL
+    without them and asks for them through a credential helper that reads them from its own
+    environment. URLs are redacted in every message. Credentials may also come from git itself
+    (an SSH key, a credential helper of the user's).
     """
 
-    def __init__(self, url: str, ref: str, subdir: str, cache: str) -> None:
+    def __init__(self, url: str, ref: str, subdir: str, cache: str, stop: threading.Event | None = None) -> None:
+        if ref.startswith("-"):
+            raise UserError(f"--ref {ref!r}: a branch, tag or commit never starts with '-'")
         self.url, self.ref, self.subdir = url, ref, subdir.strip("/")
-        self.checkout = Path(cache) / hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.stop = stop or threading.Event()
+        key = "\0".join((url, ref, self.subdir)).encode()
+        self.checkout = Path(cache) / hashlib.sha256(key).hexdigest()[:16]
 
     def describe(self) -> str:
         return f"{redact(self.url)}@{self.ref}" + (f":{self.subdir}" if self.subdir else "")
 
-    def _url(self) -> str:
+    def command(self) -> tuple[str, dict[str, str]]:
+        """The URL git is given, and what its environment adds: the credentials, if the URL has
+        any, for the credential helper that hands them to git."""
+
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 raise UserError(f"--git: the URL uses ${{{name}}}, which is not set in the environment")
             return os.environ[name]
 
-        return _ENV.sub(value, self.url)
+        parts = urlsplit(self.url)
+        if "@" not in parts.netloc:
+            return _ENV.sub(value, self.url), {}
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        env = {
+            "IMAGESYNC_GIT_USERNAME": unquote(_ENV.sub(value, user)),
+            "IMAGESYNC_GIT_PASSWORD": unquote(_ENV.sub(value, password)),
+            # Only this helper: one of the user's own must not be offered these credentials.
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "credential.helper",
+            "GIT_CONFIG_VALUE_0": "",
+            "GIT_CONFIG_KEY_1": "credential.helper",
+            "GIT_CONFIG_VALUE_1": _CREDENTIAL_HELPER,
+        }
+        return urlunsplit(parts._replace(netloc=host)), env
 
-    def _git(self, *args: str, secret: str = "") -> str:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo"}
+    def _git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        full = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+        # A stalled transfer fails after 30 s below 1 KB/s rather than holding the loop.
+        cmd = ["git", "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=30", *args]
         try:
-            done = subprocess.run(
-                ["git", *args], cwd=self.checkout, capture_output=True, text=True, env=env, timeout=300
+            proc = subprocess.Popen(
+                cmd, cwd=self.checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full,
+                stdin=subprocess.DEVNULL,
             )
         except FileNotFoundError as exc:
             raise PermanentError("--git needs the git command, which is not installed") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise SourceError(f"git {args[0]} of {self.describe()} took more than 300 s") from exc
-        if done.returncode != 0:
-            message = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-            text = message[0].replace(secret, redact(secret)) if secret else message[0]
-            raise SourceError(f"git {args[0]} of {self.describe()} failed: {redact(text)}")
-        return done.stdout.strip()
+        deadline = time.monotonic() + GIT_TIMEOUT
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if self.stop.is_set() or time.monotonic() > deadline:
+                    proc.kill()
+                    proc.communicate()
+                    why = "stopped" if self.stop.is_set() else f"took more than {GIT_TIMEOUT:g} s"
+                    raise SourceError(f"git {args[0]} of {self.describe()} {why}") from None
+        if proc.returncode != 0:
+            message = err.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            raise SourceError(f"git {args[0]} of {self.describe()} failed: {redact(message[0])}")
+        return out.strip()
 
     def refresh(self) -> tuple[str, str]:
         self.checkout.mkdir(parents=True, exist_ok=True)
-        if not (self.checkout / ".git").exists():
-            self._git("init", "--quiet")
-        url = self._url()
-        self._git("fetch", "--quiet", "--depth", "1", "--force", url, self.ref, secret=url)
-        revision = self._git("rev-parse", "FETCH_HEAD")
-        self._git("checkout", "--quiet", "--force", "--detach", revision)
-        self._git("clean", "--quiet", "-ffdx")
+        url, env = self.command()
+        with open(self.checkout.parent / f"{self.checkout.name}.lock", "w") as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SourceError(f"another imagesync is fetching {self.describe()} into {self.checkout}") from None
+            if not (self.checkout / ".git").exists():
+                self._git("init", "--quiet")
+            # Left by a git that was killed: this process holds the checkout's lock, so none is running.
+            (self.checkout / ".git" / "index.lock").unlink(missing_ok=True)
+            self._git("fetch", "--quiet", "--depth", "1", "--force", "--end-of-options", url, self.ref, env=env)
+            revision = self._git("rev-parse", "--verify", "FETCH_HEAD^{commit}")
+            self._git("checkout", "--quiet", "--force", "--detach", revision)
+            self._git("clean", "--quiet", "-ffdx")
         root = self.checkout / self.subdir if self.subdir else self.checkout
         if not root.is_dir():
             raise UserError(f"--git-path {self.subdir}: no such directory at {revision[:12]} of {self.describe()}")
         return str(root), revision
+
+
+GIT_TIMEOUT = 300.0
+# Answers git's request for credentials from the two variables `GitSource.command` sets.
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || exit 0; echo "username=$IMAGESYNC_GIT_USERNAME"; '
+    'echo "password=$IMAGESYNC_GIT_PASSWORD"; }; f'
+)
 
 
 # --- the loop ---------------------------------------------------------------------------------
@@ -157,6 +211,7 @@ class Settings:
     once: bool = False
     dry_run: bool = False
     prune: bool = False
+    allow_empty: bool = False
     targets: tuple[str, ...] = ()
     shard: tuple[int, int] | None = None
     concurrency: int = 64
@@ -222,8 +277,22 @@ class Metrics:
             self.pending.labels(target=target).set(len(tp.pending))
 
     def read_revision(self, revision: str) -> None:
-        self.revision.clear()
+        """The one revision series: the new one set before the old one goes, so that a scrape
+        in between never sees none."""
         self.revision.labels(revision=revision).set(1)
+        for (old,) in [key for key in self._revision_keys() if key != (revision,)]:
+            self.revision.remove(old)
+
+    def _revision_keys(self) -> list[tuple[str, ...]]:
+        return [tuple(sample.labels.values()) for metric in self.revision.collect() for sample in metric.samples]
+
+    def forget(self, target: str) -> None:
+        """A target no longer in the manifests (or the shard): its gauges go, its counters stay."""
+        for kind in REGISTRY.names():
+            with contextlib.suppress(KeyError):
+                self.drift.remove(target, kind)
+        with contextlib.suppress(KeyError):
+            self.pending.remove(target)
 
 
 class Reconciler:
@@ -244,6 +313,7 @@ class Reconciler:
         self.metrics = Metrics()
         self.targets: dict[str, TargetState] = {}
         self.source_state = TargetState()  # fetching and loading, before any target
+        self.read_once = False  # the source has been read and loaded at least once
         self.runs = 0
         self.alive = True
         self._lock = threading.Lock()
@@ -256,6 +326,8 @@ class Reconciler:
                 return False, "no run has finished yet"
             if self.source_state.result == INVALID:
                 return False, f"the manifests do not load: {self.source_state.error}"
+            if not self.read_once:
+                return False, f"the manifests have not been read yet: {self.source_state.error}"
             blocked = sorted(n for n, s in self.targets.items() if s.result == INVALID)
             if blocked:
                 return False, "waiting for a new revision to retry: " + ", ".join(blocked)
@@ -287,11 +359,22 @@ class Reconciler:
             self._failed_source(run_id, revision, err, transient=False, root=root)
             report.results[MANIFESTS] = INVALID
             return self._finish(report)
-        self.source_state = TargetState(result=SUCCESS)
+        with self._lock:
+            self.source_state = TargetState(result=SUCCESS)
+            self.read_once = True
+            for gone in set(self.targets) - {t.name for t in targets}:
+                del self.targets[gone]
+                self.metrics.forget(gone)
+            for target in targets:
+                self.targets.setdefault(target.name, TargetState())
+        if not targets:
+            self.out(f"run={run_id} revision={revision[:12]} target=- result=success: no targets selected"
+                     + (f" (shard {self.settings.shard[0]}/{self.settings.shard[1]} holds none)"
+                        if self.settings.shard else ""))
         for target in targets:
             if self.stop.is_set():
                 break
-            state = self.targets.setdefault(target.name, TargetState())
+            state = self.targets[target.name]
             if state.blocked == revision or (self.clock() < state.due and state.revision == revision):
                 continue  # a new revision is applied at once; the same one once an interval
             state.revision = revision
@@ -311,26 +394,29 @@ class Reconciler:
         self, run_id: str, revision: str, err: ImagesyncError, *, transient: bool, root: str | None = None
     ) -> None:
         message = _one_line(err)
-        state = self.source_state
-        state.result, state.error = (FAILURE if transient else INVALID), message
-        if transient:
-            state.failures += 1
-        else:
-            state.blocked = revision
+        with self._lock:
+            state = self.source_state
+            state.result, state.error = (FAILURE if transient else INVALID), message
+            if transient:
+                state.failures += 1
+            else:
+                state.failures, state.blocked = 0, revision
         names = [MANIFESTS]
         project = load_project(root, region=self.settings.region) if root is not None else None
         if project is not None:
-            names = [t.name for t in project.targets]
+            chosen = [t.name for t in project.targets if not self.settings.targets or t.name in self.settings.targets]
+            names = [n for n in chosen if in_shard(n, self.settings.shard)] or names
         for name in names:
             self.metrics.runs.labels(target=name, result=state.result).inc()
         log.error("manifests not read", run_id=run_id, revision=revision, error=message, retry=transient)
-        self.out(f"run={run_id} revision={revision or '-'} target={MANIFESTS} result={state.result} error={message}")
+        self.out(f"run={run_id} revision={revision[:12] or '-'} target={MANIFESTS} result={state.result} "
+                 f"pending=0 applied=0 drift=0 seconds=0.00 error={message}")
 
     def _reconcile_target(
         self, run_id: str, revision: str, desired: Any, name: str, state: TargetState
     ) -> tuple[str, int]:
         s = self.settings
-        options = PlanOptions(targets=(name,), prune=s.prune, concurrency=s.concurrency)
+        options = PlanOptions(targets=(name,), prune=s.prune, allow_empty=s.allow_empty, concurrency=s.concurrency)
         counter = CallCounter()
         started = self.clock()
         plan: Plan | None = None
@@ -339,27 +425,31 @@ class Reconciler:
         try:
             if s.dry_run:
                 plan = make_plan(desired, self.connector, options, counter)
-                result = FAILURE if plan.errored else SUCCESS
-                if plan.errored:
-                    error = "; ".join(c.message for c in plan.conflicts)
+                result = INVALID if plan.errored else SUCCESS
+                error = "; ".join(f"{c.address}: {c.message}" for c in plan.conflicts)
             else:
+                # A run that finds the lock taken waits a little (a spoke and its hub's own run, or
+                # two shards sharing a hub, take turns) before it counts as skipped.
                 plan, outcomes = apply_desired(
-                    desired, self.connector, options, counter=counter, cancel=self.stop, parallelism=s.parallelism
+                    desired, self.connector, options, counter=counter, cancel=self.stop, parallelism=s.parallelism,
+                    lock_timeout=min(LOCK_WAIT, s.interval),
                 )
                 failed = [o for o in outcomes if o.status == FAILED]
-                result = FAILURE if failed else SUCCESS
+                stopped = any(o.status == NOT_STARTED for o in outcomes)
+                result = FAILURE if failed else INTERRUPTED if stopped else SUCCESS
                 error = "; ".join(f"{o.address}: {o.detail}" for o in failed)
         except LockHeld as err:
-            result, error = SKIPPED, _one_line(err)
+            result, error = SKIPPED, str(err)
         except PlanErrored as err:
-            plan, result, error = err.plan, INVALID, _one_line(err)
-        except UserError as err:
-            result, error = INVALID, _one_line(err)
+            plan, result, error = err.plan, INVALID, str(err)
         except ImagesyncError as err:
-            result, error = FAILURE, _one_line(err)
+            # Credentials, STS, the lock's backend, the service: fixed outside the manifests, so
+            # tried again with backoff rather than at the next revision.
+            result, error = FAILURE, str(err)
         except Exception as err:  # noqa: BLE001 - a bug must not stop the other targets
             result, error = FAILURE, f"{type(err).__name__}: {err}"
             log.exception("unexpected failure", run_id=run_id, target=name)
+        error = _one_line(error)
         elapsed = self.clock() - started
         self.metrics.counted(counter)
         self.metrics.runs.labels(target=name, result=result).inc()
@@ -377,15 +467,16 @@ class Reconciler:
                     self.metrics.last_success.labels(target=name).set(time.time())
             elif result == INVALID:
                 state.failures, state.blocked = state.failures + 1, revision
-            else:
+            elif result == FAILURE:
                 state.failures += 1
                 state.due = self.clock() + self._backoff(state.failures)
+            # INTERRUPTED: the loop is stopping; the next process starts where this one stopped.
         changes = len([o for o in outcomes if o.ok])
         fields = {"run_id": run_id, "revision": revision, "target": name, "result": result, "pending": pending,
                   "applied": changes, "drift": drift, "calls": counter.total, "duration_s": round(elapsed, 3)}
         if error:
             fields["error"] = error
-        (log.info if result in (SUCCESS, SKIPPED) else log.error)("reconciled", **fields)
+        (log.info if result in (SUCCESS, SKIPPED, INTERRUPTED) else log.error)("reconciled", **fields)
         line = f"run={run_id} revision={revision[:12]} target={name} result={result} pending={pending}"
         line += f" applied={changes} drift={drift} seconds={elapsed:.2f}"
         self.out(line + (f" error={error}" if error else ""))
@@ -400,17 +491,22 @@ class Reconciler:
         """A failing target's wait: from a tenth of the interval (at least 1 s, at most 30 s),
         doubling with every failure, never longer than the interval."""
         first = min(30.0, max(1.0, self.settings.interval / 10))
-        return min(self.settings.interval, first * 2 ** (failures - 1)) * (1 + random.uniform(0, 0.1))
+        doubled = first * 2.0 ** min(failures - 1, 32)  # 2**32 tenths: past any interval
+        return min(self.settings.interval, doubled) * (1 + random.uniform(0, 0.1))
 
     def next_wait(self) -> float:
         """Seconds until a target is next due, or until the source is next looked at for a new
-        revision (every `poll` seconds, or every interval when that is shorter)."""
+        revision (every `poll` seconds, or every interval when that is shorter). While the
+        source cannot be read, or holds manifests that do not load, no target can run: the
+        source's own backoff or poll decides. Never less than a second."""
         now = self.clock()
-        dues = [s.due for s in self.targets.values() if s.blocked is None]
-        if self.source_state.result == FAILURE:
-            dues.append(now + self._backoff(self.source_state.failures))
         poll = min(self.settings.poll, self.settings.interval)
-        return max(0.0, min([*dues, now + poll]) - now)
+        with self._lock:
+            source = self.source_state
+            if source.result == FAILURE:
+                return max(MIN_WAIT, self._backoff(source.failures))
+            dues = [s.due for s in self.targets.values() if s.blocked is None] if source.result == SUCCESS else []
+        return max(MIN_WAIT, min([*dues, now + poll]) - now)
 
     def loop(self) -> int:
         """Run until `stop` is set; 0 then (a signal is how a loop is meant to end)."""
@@ -423,7 +519,13 @@ class Reconciler:
         return 0
 
 
-def _one_line(err: BaseException) -> str:
+LOCK_WAIT = 30.0  # seconds a run waits for a target's lock before it is skipped
+MIN_WAIT = 1.0  # seconds between runs, at the least
+
+
+def _one_line(err: BaseException | str) -> str:
+    """On one line: messages from AWS or the manifests may hold newlines, which would split (or
+    forge) the loop's one line a run."""
     return " ".join(str(err).split())
 
 
@@ -432,6 +534,7 @@ def _one_line(err: BaseException) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     reconciler: Reconciler
+    timeout = 10  # seconds a connection may sit idle: probes and scrapes never hold a thread for long
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         path = self.path.split("?", 1)[0]
@@ -460,14 +563,20 @@ class _Handler(BaseHTTPRequestHandler):
 def serve(reconciler: Reconciler, host: str, port: int) -> ThreadingHTTPServer:
     """Serve /healthz, /readyz and /metrics on a daemon thread; the caller shuts it down."""
     handler = type("Handler", (_Handler,), {"reconciler": reconciler})
-    server = ThreadingHTTPServer((host, port), handler)
+    server_class = _Server6 if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="imagesync-health", daemon=True).start()
     return server
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def listening_line(server: ThreadingHTTPServer, stream: TextIO) -> None:
     host, port = server.server_address[:2]
-    stream.write(f"listening=http://{host if isinstance(host, str) else host.decode()}:{port}\n")
+    name = host if isinstance(host, str) else host.decode()
+    stream.write(f"listening=http://{f'[{name}]' if ':' in name else name}:{port}\n")
     stream.flush()
 
