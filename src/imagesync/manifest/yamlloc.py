@@ -31,6 +31,7 @@ _FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", None)
 _PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*")
 _PLAIN_KEY = re.compile(r"[\x20-\x7e]{1,64}")
 _PLAIN_SCALARS = (bool, int, float, type(None), dt.date)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 100_000  # per YAML document: a manifest is small; an alias bomb is not
@@ -154,6 +155,8 @@ class _Builder:
         raise _Limits(node, f"unsupported YAML node {type(node).__name__}")
 
     def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value  # what SafeConstructor makes of a string, without its dispatch
         try:
             value = self.scalars.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
