@@ -1,17 +1,20 @@
 # imagesync as a container image: `docker build -t imagesync .`
 #
-# BASE may be python:3.12-slim (the default) or a Debian release with Debian's python3 (and
-# python3-venv). Either way imagesync lives in a virtual environment at /opt/imagesync, built in
-# the first stage and copied whole into the second, which has no pip, compiler or build tool.
+# BASE may be python:3.12-slim (the default) or a Debian release, whose python3 is then used.
+# Either way imagesync lives in a virtual environment at /opt/imagesync, built in the first stage
+# and copied whole into the second, which has no pip, compiler or build tool.
 ARG BASE=python:3.12-slim
 
 FROM ${BASE} AS build
+ARG DEBIAN_FRONTEND=noninteractive
+ARG DEBCONF_NOWARNINGS=yes
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-# Debian's python3 makes virtual environments only with python3-venv (ensurepip); python:3.12-slim
-# has it built in. /opt/build holds pip; /opt/imagesync, the environment that ships, gets none.
+# Debian's python3 makes virtual environments only with python3-venv (ensurepip), which brings
+# python3 itself to a Debian base without it; python:3.12-slim has it built in. /opt/build holds
+# pip; /opt/imagesync, the environment that ships, gets none.
 RUN if ! python3 -c 'import ensurepip' 2>/dev/null; then \
         apt-get update -qq \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
+        && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
     && python3 -m venv /opt/build \
@@ -24,10 +27,14 @@ RUN /opt/build/bin/pip wheel --quiet --wheel-dir /wheels . \
     && /opt/build/bin/pip --python /opt/imagesync/bin/python install --quiet --no-index --find-links /wheels imagesync
 
 FROM ${BASE}
-# git for manifests kept in a git repository, ca-certificates for AWS's TLS endpoints; a non-root
-# user whose home (and cache) is writable.
-RUN apt-get update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git ca-certificates >/dev/null \
+ARG DEBIAN_FRONTEND=noninteractive
+ARG DEBCONF_NOWARNINGS=yes
+# git for manifests kept in a git repository, ca-certificates for AWS's TLS endpoints (and Debian's
+# python3 on a Debian base without it); a non-root user whose home (and cache) is writable.
+RUN packages="git ca-certificates" \
+    && if ! command -v python3 >/dev/null; then packages="$packages python3"; fi \
+    && apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends $packages >/dev/null \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log \
     && groupadd --gid 10001 imagesync \
     && useradd --uid 10001 --gid 10001 --home-dir /home/imagesync --create-home --shell /usr/sbin/nologin imagesync \

@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,7 @@ INCLUDE = ("python3", "python3-venv", "ca-certificates", "git")
 CACHE = Path(os.environ.get("IMAGESYNC_CI_CACHE", "/var/cache/imagesync-ci"))
 BASE = f"localhost/imagesync-base:{RELEASE}"
 IMAGE = "localhost/imagesync:test"
+BUILD_STAGE = "localhost/imagesync:test-build"
 # The machine's CA bundle goes into the base, so that pip in the build stage trusts what the host
 # trusts (a proxy that inspects TLS included), as a base an organisation builds for itself would.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -98,7 +100,6 @@ def image_labels(name: str) -> dict[str, str] | None:
 
 @contextlib.contextmanager
 def cache_lock() -> Iterator[None]:
-    """One maker of the base at a time on this machine (two CI jobs may share the cache)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -134,27 +135,47 @@ def make_rootfs_tarball(tarball: Path) -> None:
 
 
 def ensure_base() -> None:
-    """BASE in buildah's storage, made from the cached tarball, which is made from nothing when absent."""
+    """BASE in buildah's storage, made from the cached tarball, which is made from nothing when
+    absent. Called with the cache lock held."""
     key = base_key()
     if (image_labels(BASE) or {}).get(BASE_KEY_LABEL) == key:
         return
-    with cache_lock():
-        if (image_labels(BASE) or {}).get(BASE_KEY_LABEL) == key:
-            return
-        tarball = CACHE / f"debootstrap-{RELEASE}-{key}.tar"
-        if not tarball.is_file():
-            for stale in CACHE.glob(f"debootstrap-{RELEASE}-*.tar"):
-                stale.unlink()
-            make_rootfs_tarball(tarball)
-        container = run(["buildah", "from", "scratch"]).stdout.strip()
-        try:
-            run(["buildah", "add", "--quiet", container, str(tarball), "/"])
-            run(["buildah", "config", "--env", f"PATH={PATH}", "--cmd", "/bin/bash",
-                 "--label", f"{BASE_KEY_LABEL}={key}", container])
-            run(["buildah", "commit", "--quiet", "--rm", container, BASE])
-        except BaseException:
-            run(["buildah", "rm", container], check=False)
-            raise
+    tarball = CACHE / f"debootstrap-{RELEASE}-{key}.tar"
+    if not tarball.is_file():
+        for stale in CACHE.glob(f"debootstrap-{RELEASE}-*.tar"):
+            stale.unlink()
+        make_rootfs_tarball(tarball)
+    container = run(["buildah", "from", "scratch"]).stdout.strip()
+    try:
+        run(["buildah", "add", "--quiet", container, str(tarball), "/"])
+        run(["buildah", "config", "--env", f"PATH={PATH}", "--cmd", "/bin/bash",
+             "--label", f"{BASE_KEY_LABEL}={key}", container])
+        run(["buildah", "commit", "--quiet", "--rm", container, BASE])
+    except BaseException:
+        run(["buildah", "rm", container], check=False)
+        raise
+
+
+def build_image() -> None:
+    """The Dockerfile's build stage (tagged, so that its cached layers are kept) and the image."""
+    bud = ["buildah", "bud", "--quiet", "--isolation", "chroot", "--layers", "--build-arg", f"BASE={BASE}"]
+    run([*bud, "--target", "build", "-t", BUILD_STAGE, str(ROOT)], timeout=900)
+    run([*bud, "--build-arg", f"VERSION={VERSION}", "-t", IMAGE, str(ROOT)], timeout=900)
+
+
+def layer_chain(image: str) -> list[str]:
+    return json.loads(run(["buildah", "inspect", "--type", "image", image]).stdout)["OCIv1"]["rootfs"]["diff_ids"]
+
+
+def prune_stale_layers() -> None:
+    """Untagged images (--layers' cache) that this build's two tagged images do not start with:
+    a machine that runs CI for every change keeps one build's cache, not one per change."""
+    keep = [layer_chain(IMAGE), layer_chain(BUILD_STAGE)]
+    dangling = run(["buildah", "images", "--all", "--quiet", "--no-trunc", "--filter", "dangling=true"])
+    for image_id in dict.fromkeys(dangling.stdout.split()):
+        chain = layer_chain(image_id)
+        if not any(full[: len(chain)] == chain for full in keep):
+            run(["buildah", "rmi", image_id], check=False)
 
 
 def write_manifests(root: Path) -> Path:
@@ -214,15 +235,6 @@ def host_sandbox(log: Path) -> Iterator[str]:
             stop_process(proc)
 
 
-@contextlib.contextmanager
-def working_container(image: str) -> Iterator[str]:
-    name = run(["buildah", "from", image]).stdout.strip()
-    try:
-        yield name
-    finally:
-        run(["buildah", "rm", name], check=False)
-
-
 def in_container(container: str, *command: str, volumes: tuple[str, ...] = (), check: bool = True
                  ) -> subprocess.CompletedProcess[str]:
     mounts = [arg for volume in volumes for arg in ("-v", volume)]
@@ -232,22 +244,30 @@ def in_container(container: str, *command: str, volumes: tuple[str, ...] = (), c
 
 @pytest.mark.timeout(900)
 def test_the_image_builds_runs_as_its_user_and_applies_mounted_manifests(
-    tmp_path: Path, record_property: pytest.RecordProperty
+    tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     _tools_or_skip()
-    ensure_base()
-    run(
-        ["buildah", "bud", "--quiet", "--isolation", "chroot", "--layers",
-         "--build-arg", f"BASE={BASE}", "--build-arg", f"VERSION={VERSION}",
-         "-t", IMAGE, str(ROOT)],
-        timeout=900,
-    )
+    # One build at a time on this machine (two CI jobs may share the cache and buildah's storage),
+    # until the working container holds the image.
+    with cache_lock():
+        ensure_base()
+        build_image()
+        prune_stale_layers()
+        size = run(["buildah", "images", "--format", "{{.Size}}", IMAGE]).stdout.strip()
+        config = json.loads(run(["buildah", "inspect", "--type", "image", IMAGE]).stdout)["OCIv1"]["config"]
+        container = run(["buildah", "from", IMAGE]).stdout.strip()
+    try:
+        check_image(container, config, size, tmp_path, record_property)
+    finally:
+        run(["buildah", "rm", container], check=False)
 
-    size = run(["buildah", "images", "--format", "{{.Size}}", IMAGE]).stdout.strip()
+
+def check_image(
+    container: str, config: dict[str, Any], size: str, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     record_property("container_image", f"{IMAGE} on {BASE}: {size}")
     print(f"container image {IMAGE} on {BASE}: {size}")
 
-    config = json.loads(run(["buildah", "inspect", "--type", "image", IMAGE]).stdout)["OCIv1"]["config"]
     assert config["Entrypoint"] == ["imagesync"]
     assert config["Cmd"] == ["--help"]
     assert config["User"] == "10001"
@@ -258,45 +278,44 @@ def test_the_image_builds_runs_as_its_user_and_applies_mounted_manifests(
     assert labels["org.opencontainers.image.version"] == VERSION
     assert labels["org.opencontainers.image.source"].startswith("https://")
 
-    with working_container(IMAGE) as container:
-        version = in_container(container, "imagesync", "--version")
-        assert version.stdout.strip() == f"imagesync {VERSION}"
+    version = in_container(container, "imagesync", "--version")
+    assert version.stdout.strip() == f"imagesync {VERSION}"
 
-        who = in_container(container, "sh", "-c", 'id -u; id -un; echo "$HOME"; touch "$HOME/.cache/probe" && echo ok')
-        assert who.stdout.split() == ["10001", "imagesync", "/home/imagesync", "ok"]
+    who = in_container(container, "sh", "-c", 'id -u; id -un; echo "$HOME"; touch "$HOME/.cache/probe" && echo ok')
+    assert who.stdout.split() == ["10001", "imagesync", "/home/imagesync", "ok"]
 
-        # Nothing to build with, from the user's PATH or on disk: no compiler, no pip, no wheels left.
-        found = in_container(container, "sh", "-c", "command -v gcc cc c++ g++ clang make pip pip3", check=False)
-        assert found.stdout.strip() == "", f"build tools in the image: {found.stdout}"
-        rootfs = run(["buildah", "mount", container]).stdout.strip()
-        try:
-            root = Path(rootfs)
-            compilers = sorted(
-                str(path.relative_to(root)) for pattern in ("usr/bin/*gcc*", "usr/bin/cc", "usr/bin/*-linux-gnu-cc",
-                                                            "usr/bin/c++", "usr/bin/clang*")
-                for path in root.glob(pattern)
-            )
-            assert compilers == []
-            site = next(root.glob("opt/imagesync/lib/python3*/site-packages"))
-            leftovers = sorted(p.name for p in site.iterdir() if re.match(r"(pip|setuptools|wheel|build)\b", p.name))
-            assert leftovers == []
-            assert (site / "imagesync").is_dir()
-            for absent in ("wheels", "src", "opt/build", "root/.cache/pip"):
-                assert not (root / absent).exists(), f"/{absent} is in the image"
-        finally:
-            run(["buildah", "umount", container], check=False)
+    # Nothing to build with, from the user's PATH or on disk: no compiler, no pip, no wheels left.
+    found = in_container(container, "sh", "-c", "command -v gcc cc c++ g++ clang make pip pip3", check=False)
+    assert found.stdout.strip() == "", f"build tools in the image: {found.stdout}"
+    rootfs = run(["buildah", "mount", container]).stdout.strip()
+    try:
+        root = Path(rootfs)
+        compilers = sorted(
+            str(path.relative_to(root)) for pattern in ("usr/bin/*gcc*", "usr/bin/cc", "usr/bin/*-linux-gnu-cc",
+                                                        "usr/bin/c++", "usr/bin/clang*")
+            for path in root.glob(pattern)
+        )
+        assert compilers == []
+        site = next(root.glob("opt/imagesync/lib/python3*/site-packages"))
+        leftovers = sorted(p.name for p in site.iterdir() if re.match(r"(pip|setuptools|wheel|build)\b", p.name))
+        assert leftovers == []
+        assert (site / "imagesync").is_dir()
+        for absent in ("wheels", "src", "opt/build", "root/.cache/pip"):
+            assert not (root / absent).exists(), f"/{absent} is in the image"
+    finally:
+        run(["buildah", "umount", container], check=False)
 
-        manifests = write_manifests(tmp_path / "manifests")
-        with host_sandbox(tmp_path / "sandbox.log") as endpoint:
-            applied = in_container(
-                container, "imagesync", "apply", "/manifests", "--sandbox", endpoint, "--auto-approve",
-                volumes=(f"{manifests}:/manifests:ro",), check=False,
-            )
-            assert applied.returncode == 0, applied.stderr
-            assert "Apply complete: 2 created." in applied.stdout, applied.stdout
+    manifests = write_manifests(tmp_path / "manifests")
+    with host_sandbox(tmp_path / "sandbox.log") as endpoint:
+        applied = in_container(
+            container, "imagesync", "apply", "/manifests", "--sandbox", endpoint, "--auto-approve",
+            volumes=(f"{manifests}:/manifests:ro",), check=False,
+        )
+        assert applied.returncode == 0, applied.stderr
+        assert "Apply complete: 2 created." in applied.stdout, applied.stdout
 
-            client = make_client(endpoint, REGION)
-            infrastructure = client.list_infrastructure_configurations()["infrastructureConfigurationSummaryList"]
-            assert [item["name"] for item in infrastructure] == ["build-in-container"]
-            components = client.list_components(owner="Self")["componentVersionList"]
-            assert [(item["name"], item["version"]) for item in components] == [("hello-from-container", "1.0.0")]
+        client = make_client(endpoint, REGION)
+        infrastructure = client.list_infrastructure_configurations()["infrastructureConfigurationSummaryList"]
+        assert [item["name"] for item in infrastructure] == ["build-in-container"]
+        components = client.list_components(owner="Self")["componentVersionList"]
+        assert [(item["name"], item["version"]) for item in components] == [("hello-from-container", "1.0.0")]
