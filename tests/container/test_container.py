@@ -114,10 +114,15 @@ def make_rootfs_tarball(tarball: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="debootstrap-", dir=CACHE))
     try:
         rootfs = work / "rootfs"
-        run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}", RELEASE, str(rootfs), MIRROR],
-            timeout=900,
-        )
+        try:
+            run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}", RELEASE, str(rootfs), MIRROR],
+                timeout=900,
+            )
+        except AssertionError as failure:
+            log = rootfs / "debootstrap" / "debootstrap.log"
+            detail = log.read_text(errors="replace")[-4000:] if log.is_file() else "(no debootstrap.log)"
+            raise AssertionError(f"{failure}\ndebootstrap.log (end):\n{detail}") from None
         for junk in ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info",
                      "usr/share/locale", "var/log"):
             for child in (rootfs / junk).glob("*"):
@@ -305,6 +310,8 @@ def check_image(
     finally:
         run(["buildah", "umount", container], check=False)
 
+    # Chroot isolation shares the host's network namespace: the container reaches the sandbox on
+    # the host's loopback, with no port published.
     manifests = write_manifests(tmp_path / "manifests")
     with host_sandbox(tmp_path / "sandbox.log") as endpoint:
         applied = in_container(
