@@ -69,3 +69,20 @@ def client_factory(sandbox: RunningSandbox) -> Callable[..., Any]:
         return make_client(sandbox.endpoint_url, region, **config)
 
     return factory
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Figures a test records with `record_property("container_image", ...)`, printed after the run
+    (also under xdist, where a worker's own output never reaches the terminal)."""
+    lines = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "container_image"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "container image")
+        for line in lines:
+            terminalreporter.write_line(line)
