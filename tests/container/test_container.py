@@ -5,8 +5,8 @@ No Docker engine or registry is needed: a Debian base is made here with debootst
 (chroot isolation), and the image is run with `buildah run`. The test proves that the image
 reports the package's version, runs as the non-root user 10001 with a writable cache and no
 compiler, pip or build leftovers inside, carries the OCI labels and entrypoint it promises, and
-applies a manifest directory mounted read-only against a sandbox served on the host, whose
-resources boto3 then finds there.
+runs the reconcile loop once (`reconcile --once`) on a manifest directory mounted read-only,
+against a sandbox served on the host, whose resources boto3 then finds there.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def in_container(container: str, *command: str, volumes: tuple[str, ...] = (), c
 
 
 @pytest.mark.timeout(900)
-def test_the_image_builds_runs_as_its_user_and_applies_mounted_manifests(
+def test_the_image_builds_runs_as_its_user_and_reconciles_mounted_manifests_once(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     _tools_or_skip()
@@ -314,12 +314,19 @@ def check_image(
     # the host's loopback, with no port published.
     manifests = write_manifests(tmp_path / "manifests")
     with host_sandbox(tmp_path / "sandbox.log") as endpoint:
+        # The loop, once, as a CronJob or a scheduled task runs it: an empty account made to match.
         applied = in_container(
-            container, "imagesync", "apply", "/manifests", "--sandbox", endpoint, "--auto-approve",
+            container, "imagesync", "reconcile", "/manifests", "--sandbox", endpoint, "--once",
             volumes=(f"{manifests}:/manifests:ro",), check=False,
         )
         assert applied.returncode == 0, applied.stderr
-        assert "Apply complete: 2 created." in applied.stdout, applied.stdout
+        [line] = [x for x in applied.stdout.splitlines() if x.startswith("run=")]
+        assert " result=success " in line and " applied=2 " in line, applied.stdout
+        again = in_container(
+            container, "imagesync", "reconcile", "/manifests", "--sandbox", endpoint, "--once", "--dry-run",
+            volumes=(f"{manifests}:/manifests:ro",), check=False,
+        )
+        assert again.returncode == 0 and " pending=0 " in again.stdout, again.stdout + again.stderr
 
         client = make_client(endpoint, REGION)
         infrastructure = client.list_infrastructure_configurations()["infrastructureConfigurationSummaryList"]
