@@ -49,14 +49,14 @@ def values(text: st.SearchStrategy[str], tricky: bool = True) -> st.SearchStrate
     )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(values(st.text(ASCII, max_size=200)), values(ANY_TEXT)))
 def test_dump_writes_what_pyyamls_own_emitter_writes(value: Any) -> None:
     assert yamlloc.dump(value) == pure(value)
 
 
 @needs_libyaml
-@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.dictionaries(st.text(KEY, min_size=1, max_size=64), values(st.text(ASCII, max_size=300), tricky=False),
                        min_size=1))
 def test_printable_ascii_mappings_take_libyamls_emitter_and_match(value: dict[str, Any]) -> None:
