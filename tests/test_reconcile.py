@@ -412,3 +412,19 @@ def test_git_credentials_never_reach_a_command_line(tmp_path: Path, monkeypatch:
     assert "username=oauth2\n" in asked.stdout and "password=s3cr3t/+token\n" in asked.stdout
     with pytest.raises(UserError, match="never starts with '-'"):
         GitSource("https://git.example.com/r.git", "--upload-pack=touch pwned", "", str(tmp_path))
+
+
+def test_a_directorys_revision_reads_nothing_outside_it(tmp_path: Path) -> None:
+    from imagesync.reconcile import DirectorySource
+
+    root = manifest_tree(tmp_path / "m", PROJECT, INFRA)
+    outside = tmp_path / "secret.txt"
+    outside.write_text("one")
+    (root / "link.yaml").symlink_to(outside)
+    (root / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    source = DirectorySource(str(root))
+    before = source.refresh()[1]
+    outside.write_text("two")
+    assert source.refresh()[1] == before
+    (root / "m.yaml").write_text(INFRA + "# edited\n")
+    assert source.refresh()[1] != before

@@ -78,7 +78,12 @@ class DirectorySource:
         if not root.is_dir():
             raise SourceError(f"{self.path}: not a directory")
         digest = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts):
+        files = []
+        # Links are not followed (nor read): the digest reads nothing outside the directory given.
+        for folder, dirs, names in os.walk(root, followlinks=False):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            files += [Path(folder, n) for n in names if not os.path.islink(os.path.join(folder, n))]
+        for path in sorted(files):
             digest.update(str(path.relative_to(root)).encode() + b"\0")
             try:
                 digest.update(path.read_bytes())
