@@ -428,3 +428,28 @@ def test_a_directorys_revision_reads_nothing_outside_it(tmp_path: Path) -> None:
     assert source.refresh()[1] == before
     (root / "m.yaml").write_text(INFRA + "# edited\n")
     assert source.refresh()[1] != before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interval", "0s"], "--interval: expected a duration from 1s to 30d"),
+        (["--interval", "soon"], "--interval: expected a duration"),
+        (["--listen", "8080"], "--listen: expected HOST:PORT"),
+        (["--listen", "127.0.0.1:99999"], "expected a port number"),
+        (["--git", "https://example.com/r.git", "--ref", "--upload-pack=x"], "--ref"),
+        (["--shard", "3/3"], "--shard: expected INDEX/COUNT"),
+    ],
+)
+def test_bad_reconcile_flags_exit_1_with_the_flag_named(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run_imagesync(["reconcile", "m", "--sandbox", str(tmp_path / "sb.json"), "--once", *args], cwd=tmp_path)
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "sb.json").exists()
+
+
+def test_an_unset_variable_in_the_git_url_is_invalid_and_names_it(tmp_path: Path, sandbox_url: str) -> None:
+    done = run_imagesync(["reconcile", "--git", "https://x:${NOT_SET_ANYWHERE}@example.com/r.git", "--git-cache",
+                          str(tmp_path / "c"), "--sandbox", sandbox_url, "--once"], cwd=tmp_path)
+    assert done.returncode == 1 and "result=invalid" in done.stdout
+    assert "${NOT_SET_ANYWHERE}, which is not set in the environment" in done.stdout
+    assert writes(sandbox_url) == 0
